@@ -1,0 +1,1 @@
+"""The GRIT grammars, shipped as package data (see grit.lark)."""

@@ -1,0 +1,79 @@
+"""The `gritkit` command line.
+
+Exit codes: 0 success (every record valid), 1 some records invalid or failed,
+2 usage, configuration or I/O errors. Only this module prints errors and picks
+exit codes; library code raises :class:`gritkit.errors.GritError`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Optional, Sequence
+
+from gritkit import __version__
+from gritkit.commands import COMMANDS
+
+
+def _load_command(name: str):
+    return importlib.import_module(f"gritkit.commands.{name.replace('-', '_')}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gritkit",
+        description="Parse, validate, score, train and evaluate VLM outputs that think with images (GRIT).",
+    )
+    parser.add_argument("--version", action="version", version=f"gritkit {__version__}")
+    parser.add_argument(
+        "-p", "--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
+        help="load a plugin from a .py file or an importable module without packaging it "
+             "(repeatable; the same as GRITKIT_PLUGINS)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            mod = _load_command(name)
+        except ModuleNotFoundError as exc:  # a command not built yet in this checkout
+            if exc.name != f"gritkit.commands.{name}":
+                raise
+            continue
+        p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from gritkit.errors import GritError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return 2
+    if args.plugin:
+        existing = os.environ.get("GRITKIT_PLUGINS", "")
+        extra = ",".join(args.plugin)
+        os.environ["GRITKIT_PLUGINS"] = f"{existing},{extra}" if existing else extra
+        try:
+            from gritkit.plugins import reset_plugin_manager
+            reset_plugin_manager()
+        except ImportError:
+            pass
+    try:
+        return int(args._run(args) or 0)
+    except GritError as exc:
+        print(f"gritkit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
