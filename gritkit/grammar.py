@@ -1,0 +1,309 @@
+"""Loading the grammars: the ``.lark`` files, tag renaming, and Lark's LALR tables.
+
+A :class:`Grammar` is built once per (name, tag renaming) and cached. It holds
+
+* the Lark LALR(1) parser built from ``grammars/<name>.lark`` (through
+  ``importlib.resources``, so it works from a wheel, a zip or a checkout);
+* the grammar's terminals as regular expressions, which :mod:`gritkit.lexer`
+  compiles into one scanner;
+* a compact copy of Lark's parse table, which :mod:`gritkit.parse` drives
+  directly on the hot path (no parse tree is built);
+* what the recovery pass needs to know about sections, derived from the
+  grammar itself: their kinds in order, and which may stay unclosed at the end.
+
+>>> g = load_grammar("grit", tags={"think": "thinking"})
+>>> g.name, g.open_tag("think"), g.sections
+('grit[think=thinking]', '<thinking>', ('think', 'rethink', 'answer'))
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import re
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+from gritkit.errors import GrammarError, unknown_name_message
+
+GRAMMAR_PACKAGE = "gritkit.grammars"
+END = "$END"
+
+_TAG_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
+
+# Readable names for the box terminals, used in error messages and --json output.
+BOX_SYNTAX = {
+    "JSON_BOX": "json",
+    "NESTED_LIST_BOX": "nested_list",
+    "LIST_BOX": "list",
+    "TUPLE_BOX": "tuple",
+    "POINT_PAIR_BOX": "point_pair",
+    "BARE_BOX": "bare",
+    "QWEN2_VL_BOX": "qwen2_vl",
+    "INTERNVL_BOX": "internvl",
+    "DEEPSEEK_VL2_BOX": "deepseek_vl2",
+}
+
+
+def available_grammars() -> list[str]:
+    """Names of the grammars shipped with gritkit (``grit``, ``r1``)."""
+    root = importlib.resources.files(GRAMMAR_PACKAGE)
+    return sorted(p.name[:-5] for p in root.iterdir()
+                  if p.name.endswith(".lark") and p.name != "box_syntax.lark")
+
+
+def _read(name: str) -> str:
+    return importlib.resources.files(GRAMMAR_PACKAGE).joinpath(name).read_text(encoding="utf-8")
+
+
+def _import_loader(base_path, grammar_path):
+    """Lark ``import_paths`` hook: resolve ``%import .x`` inside the package."""
+    name = grammar_path if grammar_path.endswith(".lark") else grammar_path + ".lark"
+    try:
+        return f"{GRAMMAR_PACKAGE}/{name}", _read(name)
+    except FileNotFoundError:
+        raise IOError(f"grammar file {name!r} not found in {GRAMMAR_PACKAGE}") from None
+
+
+@dataclass
+class Grammar:
+    """One loaded grammar. Build it with :func:`load_grammar`.
+
+    Attributes:
+        name: the name, with tag renamings, e.g. ``"grit[think=thinking]"``.
+        base: the ``.lark`` file's name (``"grit"``).
+        tags: section kind to tag word, e.g. ``{"think": "think", ...}``.
+        sections: section kinds in the order the grammar requires them.
+        may_end_open: section kinds that may run unclosed to the end of the text.
+        terminals: ``(name, regex)`` pairs in scanning order.
+        display: readable names of terminals for messages.
+    """
+
+    name: str
+    base: str
+    lark: object
+    tags: dict[str, str]
+    sections: tuple[str, ...]
+    terminals: list[tuple[str, str]]
+    display: dict[str, str]
+    states: dict[int, dict[str, tuple]] = field(repr=False)
+    start_state: int = 0
+    end_state: int = 0
+    may_end_open: frozenset[str] = frozenset()
+    box_terminal: str = "JSON_BOX"
+    accept_cache: dict = field(default_factory=dict, repr=False)
+    _expected: dict = field(default_factory=dict, repr=False)
+    error_kinds: dict = field(default_factory=dict, repr=False)
+
+    def open_tag(self, kind: str) -> str:
+        return f"<{self.tags[kind]}>"
+
+    def close_tag(self, kind: str) -> str:
+        return f"</{self.tags[kind]}>"
+
+    def expected_names(self, state: int) -> tuple[str, ...]:
+        """Readable names of the terminals the parser accepts in ``state``."""
+        acts = self.states[state]
+        tags = [self.display[t] for t in acts if t in self.display and t not in BOX_SYNTAX]
+        has_box = any(t in BOX_SYNTAX for t in acts)
+        out = sorted(set(tags), key=lambda n: (n == "end of text", n))
+        if has_box:
+            out.append("a box")
+        return tuple(out)
+
+    def expected_names_cached(self, state: int) -> tuple[str, ...]:
+        names = self._expected.get(state)
+        if names is None:
+            names = self._expected[state] = self.expected_names(state)
+        return names
+
+    def accepts(self, types: list[str]) -> tuple[bool, int, int]:
+        """Run the LALR tables over terminal ``types`` (``$END`` appended).
+
+        Returns ``(ok, index_of_failing_token, state_at_failure)``.
+        """
+        states = self.states
+        stack = [self.start_state]
+        for i, t in enumerate([*types, END]):
+            while True:
+                act = states[stack[-1]].get(t)
+                if act is None:
+                    return False, i, stack[-1]
+                if act[0]:  # shift
+                    stack.append(act[1])
+                    break
+                n, origin = act[1], act[2]
+                if n:
+                    del stack[-n:]
+                goto = states[stack[-1]].get(origin)
+                if goto is None:  # pragma: no cover - LALR tables always have the goto
+                    return False, i, stack[-1]
+                stack.append(goto[1])
+                if goto[1] == self.end_state:
+                    return t == END, i, stack[-1]
+        return True, len(types), stack[-1]
+
+
+def _parse_tags(tags: Optional[Mapping[str, str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for kind, word in (tags or {}).items():
+        w = str(word).strip()
+        if w.startswith("<") and w.endswith(">"):
+            w = w[1:-1].lstrip("/")
+        if not _TAG_WORD.match(w):
+            raise GrammarError(
+                f"Invalid tag name {word!r} for section {kind!r}.\n"
+                "A tag name is a letter followed by letters, digits, '_' or '-', "
+                "e.g. tags={'think': 'thinking'} for <thinking>…</thinking>.")
+        out[str(kind)] = w
+    return out
+
+
+def parse_grammar_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """Split ``"grit[think=thinking,answer=final]"`` into a name and a renaming.
+
+    >>> parse_grammar_spec("grit[think=thinking]")
+    ('grit', {'think': 'thinking'})
+    """
+    spec = spec.strip()
+    m = re.fullmatch(r"([A-Za-z0-9_\-]+)(?:\[(.*)\])?", spec)
+    if not m:
+        raise GrammarError(
+            f"Invalid grammar {spec!r}.\nExpected a grammar name such as 'grit' or 'r1', "
+            "optionally with tag renamings: 'grit[think=thinking,answer=final]'.")
+    tags = {}
+    if m.group(2):
+        for part in m.group(2).split(","):
+            if not part.strip():
+                continue
+            if "=" not in part:
+                raise GrammarError(
+                    f"Invalid tag renaming {part!r} in grammar {spec!r}; expected SECTION=TAG, "
+                    "e.g. 'think=thinking'.")
+            k, v = part.split("=", 1)
+            tags[k.strip()] = v.strip()
+    return m.group(1), tags
+
+
+def load_grammar(name: str = "grit", tags: Optional[Mapping[str, str]] = None) -> Grammar:
+    """Load (once) the grammar ``name``, with sections' tags optionally renamed.
+
+    Args:
+        name: ``"grit"`` or ``"r1"`` (or ``"grit[think=thinking]"``).
+        tags: section kind to new tag word, e.g. ``{"think": "thinking"}``.
+
+    Raises:
+        GrammarError: unknown grammar, unknown section or invalid tag.
+    """
+    base, spec_tags = parse_grammar_spec(name)
+    merged = {**spec_tags, **_parse_tags(tags)}
+    return _load(base, tuple(sorted(_parse_tags(merged).items())))
+
+
+@functools.lru_cache(maxsize=32)
+def _load(base: str, renames: tuple[tuple[str, str], ...]) -> Grammar:
+    from lark import Lark
+    from lark.lexer import Lexer
+    from lark.parsers.lalr_analysis import Shift
+
+    names = available_grammars()
+    if base not in names:
+        raise GrammarError(unknown_name_message("grammar", base, names))
+    text = _read(f"{base}.lark")
+    kinds = [m.group(1).lower() for m in re.finditer(r"^([A-Z][A-Z0-9_]*)_OPEN\s*:", text, re.M)]
+    tags = {k: k for k in kinds}
+    for kind, word in renames:
+        if kind not in tags:
+            raise GrammarError(unknown_name_message(
+                "section", kind, tags, f"Grammar {base!r} has these sections; rename their tags only."))
+        tags[kind] = word
+    for kind in kinds:
+        up = kind.upper()
+        text = re.sub(rf"^{up}_OPEN\s*:.*$", f'{up}_OPEN: "<{tags[kind]}>"', text, flags=re.M)
+        text = re.sub(rf"^{up}_CLOSE\s*:.*$", f'{up}_CLOSE: "</{tags[kind]}>"', text, flags=re.M)
+    if len(set(tags.values())) != len(tags):
+        raise GrammarError(f"Two sections of grammar {base!r} would share one tag: {tags}.")
+
+    class _NoLexer(Lexer):  # gritkit.lexer scans; Lark only builds the tables
+        def __init__(self, conf):
+            pass
+
+        def lex(self, data):  # pragma: no cover - never called
+            raise NotImplementedError
+
+    lark = Lark(text, parser="lalr", lexer=_NoLexer, import_paths=[_import_loader],
+                source_path=f"{GRAMMAR_PACKAGE}/{base}.lark", propagate_positions=False)
+    table = lark.parser.parser.parser.parse_table
+    states: dict[int, dict[str, tuple]] = {}
+    for st, acts in table.states.items():
+        d = {}
+        for tok, (action, arg) in acts.items():
+            key = "".join([tok])  # a plain str, not lark's Token (whose __eq__ is slow)
+            if action is Shift:
+                d[key] = (True, arg)
+            else:
+                d[key] = (False, len(arg.expansion), "".join([arg.origin.name]))
+        states[st] = d
+
+    # Order sections as the start rule uses them.
+    start_rule = re.search(r"^start\s*:(.*)$", text, re.M)
+    order = start_rule.group(1).split() if start_rule else []
+    sections = tuple(sorted(kinds, key=lambda k: order.index(k) if k in order else len(order)))
+
+    display = {END: "end of text"}
+    terminals: list[tuple[str, str]] = []
+    literal, regex = [], []
+    for t in lark.terminals:
+        name = "".join([t.name])  # plain str keys: lark's Token compares slowly
+        if name == "TEXT":
+            continue
+        pat = t.pattern
+        if type(pat).__name__ == "PatternStr":
+            literal.append((name, pat.to_regexp(), "".join([pat.value])))
+        else:
+            regex.append((name, pat.to_regexp()))
+    literal.sort(key=lambda x: -len(x[2]))
+    for name, rx, value in literal:
+        terminals.append((name, rx))
+        display[name] = value
+    for name, rx in regex:
+        terminals.append((name, rx))
+        display[name] = f"a box ({BOX_SYNTAX.get(name, name.lower())})"
+
+    label = base + ("[" + ",".join(f"{k}={v}" for k, v in renames) + "]" if renames else "")
+    g = Grammar(name=label, base=base, lark=lark, tags=tags, sections=sections,
+                terminals=terminals, display=display, states=states,
+                start_state=table.start_states["start"], end_state=table.end_states["start"])
+    # Which sections may run to the end of the text unclosed? Ask the tables.
+    open_end = set()
+    for i, kind in enumerate(sections):
+        prefix = []
+        for k in sections[:i]:
+            prefix += [f"{k.upper()}_OPEN", f"{k.upper()}_CLOSE"]
+        rest = []
+        for k in sections[i + 1:]:
+            rest += [f"{k.upper()}_OPEN", f"{k.upper()}_CLOSE"]
+        if not rest and g.accepts(prefix + [f"{kind.upper()}_OPEN"])[0]:
+            open_end.add(kind)
+    g.may_end_open = frozenset(open_end)
+    _check_boxes_interchangeable(lark, g)
+    return g
+
+
+def _check_boxes_interchangeable(lark, g: Grammar) -> None:
+    """The parser memoises LALR runs with boxes collapsed; make sure that is exact.
+
+    True when every box terminal occurs only as an alternative of ``box`` and
+    ``box`` occurs only in repetitions (``box*``).
+    """
+    box_terms = set(BOX_SYNTAX)
+    for rule in lark.rules:
+        names = [s.name for s in rule.expansion]
+        origin = rule.origin.name
+        if box_terms & set(names) and not (origin == "box" and len(names) == 1):
+            raise GrammarError(f"Grammar {g.name!r}: box terminal used outside the rule 'box' ({rule}).")
+        if "box" in names and not (origin.startswith("__") and "_star_" in origin or "_plus_" in origin):
+            raise GrammarError(f"Grammar {g.name!r}: 'box' must only be repeated (box*), found in {rule}.")
+    present = [n for n, _ in g.terminals if n in box_terms]
+    if present:
+        g.box_terminal = present[0]

@@ -1,0 +1,345 @@
+"""The scanner: one pass over a completion that finds every tag and every box.
+
+The terminals come from the grammar's ``.lark`` files (see
+:class:`gritkit.grammar.Grammar`); they are compiled into one regular expression
+whose alternatives never back up, so the cost is linear in the text. Text
+between matches is TEXT, which the grammars ignore, so it is never turned into
+tokens. Each box terminal's match is then read by a small handler that pulls out
+its numbers and label (the rules are in docs/grammar.md).
+
+A token is a tuple ``(type, start, end, boxes)`` where ``boxes`` is ``None`` for
+tags and a list of ``(coords, label, syntax, start, end)`` for box terminals
+(possibly empty: a list of three numbers is scanned as ``LIST_BOX`` but holds no
+box, and a deviation says so).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Optional
+
+from gritkit.grammar import BOX_SYNTAX, Grammar
+
+_NUM = re.compile(r"-?\d+(?:\.\d+)?")
+_INNER_LIST = re.compile(r"\[([^\[\]]*)\]")
+_LABEL_BEFORE = re.compile(r"([A-Za-z_][\w\-]*)\Z")
+_JSON_KEY = re.compile(
+    r"""["']?\b(?:bbox_2d|bbox)\b["']?\s*:\s*(\[\s*\[[^{}]*?\]\s*\]|\[[^\[\]{}]*\])""")
+_JSON_LABEL = re.compile(r"""["']?\blabel\b["']?\s*:\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
+_QWEN_REF = re.compile(r"<\|object_ref_start\|>([^<]*)<\|object_ref_end\|>")
+_INTERN_REF = re.compile(r"<ref>([^<]*)</ref>")
+_DEEPSEEK_REF = re.compile(r"<\|ref\|>([^<]*)<\|/ref\|>")
+_WS = re.compile(r"\s")
+
+RawBox = tuple  # (coords, label, syntax, start, end)
+Dev = tuple     # (code, message, offset)
+
+
+def _num(s: str):
+    if "." in s:
+        return float(s)
+    try:
+        return int(s)
+    except ValueError:  # more digits than int() accepts: far outside any image anyway
+        return float(s)
+
+
+def _nums(s: str) -> list:
+    found = _NUM.findall(s)
+    if "." not in s:
+        try:
+            return list(map(int, found))
+        except ValueError:
+            pass
+    return [_num(x) for x in found]
+
+
+def _label_before(text: str, start: int) -> Optional[str]:
+    """The word written right before ``start`` (the label of ``label[[...]]``)."""
+    m = _LABEL_BEFORE.search(text, max(0, start - 64), start)
+    return m.group(1) if m else None
+
+
+def _clean_label(s: Optional[str]) -> Optional[str]:
+    if s is None:
+        return None
+    s = s.strip()
+    return s or None
+
+
+def _quads(nums: list, label, syntax, start, end, boxes: list, devs: list, what: str) -> None:
+    """Append one box per four numbers; a remainder is a deviation."""
+    n = len(nums)
+    for i in range(0, n - n % 4, 4):
+        boxes.append((tuple(nums[i:i + 4]), label, syntax, start, end))
+    if n % 4:
+        devs.append(("not_a_box", f"{what} holds {n} numbers; a box needs four "
+                                  f"(x1, y1, x2, y2), so {n % 4} were ignored", start))
+
+
+def _lists(body: str, offset: int, label, syntax, boxes: list, devs: list) -> None:
+    """Boxes from every innermost [...] list in ``body`` (spans of each list)."""
+    found = False
+    for m in _INNER_LIST.finditer(body):
+        found = True
+        nums = _nums(m.group(1))
+        s, e = offset + m.start(), offset + m.end()
+        if len(nums) == 4:
+            boxes.append((tuple(nums), label, syntax, s, e))
+        else:
+            devs.append(("not_a_box", f"a list of {len(nums)} numbers is not a box "
+                                      "(a box needs four: x1, y1, x2, y2)", s))
+    if not found:
+        _quads(_nums(body), label, syntax, offset, offset + len(body), boxes, devs, "a box group")
+
+
+def _h_bare(text, s, e, boxes, devs):
+    raw = text[s:e]
+    if raw.count(",") != 3:
+        return
+    parts = raw.split(",")
+    if (not _WS.search(raw) and "." not in raw and "-" not in raw
+            and 1 <= len(parts[0]) <= 3 and all(len(p) == 3 for p in parts[1:])):
+        return  # 1,000,000,000: one number with thousands separators
+    boxes.append((tuple(_nums(raw)), None, "bare", s, e))
+
+
+def _h_list(text, s, e, boxes, devs):
+    nums = _nums(text[s:e])
+    if len(nums) == 4:
+        boxes.append((tuple(nums), None, "list", s, e))
+    elif len(nums) in (3, 5):
+        devs.append(("not_a_box", f"a list of {len(nums)} numbers is not a box "
+                                  "(a box needs four: x1, y1, x2, y2)", s))
+
+
+def _h_tuple(text, s, e, boxes, devs):
+    boxes.append((tuple(_nums(text[s:e])), None, "tuple", s, e))
+
+
+def _h_points(text, s, e, boxes, devs):
+    boxes.append((tuple(_nums(text[s:e])), None, "point_pair", s, e))
+
+
+def _h_nested(text, s, e, boxes, devs):
+    _lists(text[s:e], s, _label_before(text, s), "nested_list", boxes, devs)
+
+
+def _h_json(text, s, e, boxes, devs):
+    body = text[s:e]
+    keys = list(_JSON_KEY.finditer(body))
+    labels = [(m.start(), m.group(1) if m.group(1) is not None else m.group(2))
+              for m in _JSON_LABEL.finditer(body)]
+
+    def label_for(i: int, pos: int):
+        if not labels:
+            return None
+        if len(labels) == len(keys):
+            return labels[i][1]
+        if len(labels) == 1:
+            return labels[0][1]
+        return min(labels, key=lambda lp: abs(lp[0] - pos))[1]
+
+    for i, k in enumerate(keys):
+        value = k.group(1)
+        label = _clean_label(label_for(i, k.start()))
+        vs = s + k.start(1)
+        if value[1:].lstrip().startswith("["):
+            _lists(value[1:-1], vs + 1, label, "json", boxes, devs)
+        else:
+            nums = _nums(value)
+            if len(nums) == 4:
+                boxes.append((tuple(nums), label, "json", vs, vs + len(value)))
+            else:
+                devs.append(("not_a_box", f"a bbox value of {len(nums)} numbers is not a box "
+                                          "(a box needs four: x1, y1, x2, y2)", vs))
+
+
+def _h_tagged(ref: re.Pattern, open_tag: str, syntax: str, pairs: bool):
+    def handler(text, s, e, boxes, devs):
+        body = text[s:e]
+        m = ref.search(body)
+        label = _clean_label(m.group(1)) if m else None
+        i = body.rfind(open_tag)
+        inner_start = s + i + len(open_tag)
+        inner = text[inner_start:e]
+        if pairs:
+            _quads(_nums(inner), label, syntax, s, e, boxes, devs, f"a {open_tag} group")
+        else:
+            _lists(inner, inner_start, label, syntax, boxes, devs)
+    return handler
+
+
+_HANDLERS: dict[str, Callable] = {
+    "BARE_BOX": _h_bare,
+    "LIST_BOX": _h_list,
+    "TUPLE_BOX": _h_tuple,
+    "POINT_PAIR_BOX": _h_points,
+    "NESTED_LIST_BOX": _h_nested,
+    "JSON_BOX": _h_json,
+    "QWEN2_VL_BOX": _h_tagged(_QWEN_REF, "<|box_start|>", "qwen2_vl", pairs=True),
+    "INTERNVL_BOX": _h_tagged(_INTERN_REF, "<box>", "internvl", pairs=False),
+    "DEEPSEEK_VL2_BOX": _h_tagged(_DEEPSEEK_REF, "<|det|>", "deepseek_vl2", pairs=False),
+}
+
+
+# --------------------------------------------------------------------------- scanners
+#
+# The reference scanner joins the grammar's terminal regexes into one
+# alternation. It is exact but slow: no alternative starts with a literal, so
+# Python's regex engine tries every alternative at every character. The fast
+# scanner is the same language, hand-factored so that every top-level branch
+# starts with one literal character (the engine then skips, in C, every
+# character that cannot start a token), and with extra branches for the common
+# one-box forms that capture their four numbers and label directly, so no
+# second pass over the match is needed. tests/test_lexer.py checks that both
+# scanners give the same tokens and boxes on the benchmark corpus and on
+# random text.
+
+_N = r"-?\d+(?:\.\d+)?"
+_S = r"\s*,\s*"
+_Q = r"[\"']?"
+_SQ = rf"\[\s*{_N}(?:{_S}{_N})*\s*\]"
+_C4 = rf"({_N}){_S}({_N}){_S}({_N}){_S}({_N})"          # four captured numbers
+_L4 = rf"(\[\s*{_C4}\s*\])"                              # a captured [x1, y1, x2, y2]
+_P4 = rf"\(\s*({_N}){_S}({_N})\s*\)\s*,?\s*\(\s*({_N}){_S}({_N})\s*\)"  # (x1,y1),(x2,y2)
+_KEY = rf"{_Q}(?:bbox_2d|bbox){_Q}\s*:\s*"
+_LABEL = rf"{_Q}label{_Q}\s*:\s*\"([^\"\\{{}}]*)\""
+
+# Fast one-box branches: name -> (token type, syntax, span group offset (None:
+# the whole match), first number group offset, label group offset (None: no
+# label)). Offsets count capturing groups after the branch's named group.
+_FAST = {
+    "JSON_1": ("JSON_BOX", "json", 1, 2, 6),
+    "JSON_2": ("JSON_BOX", "json", 2, 3, 1),
+    "NESTED_1": ("NESTED_LIST_BOX", "nested_list", 1, 2, None),
+    "LIST_1": ("LIST_BOX", "list", None, 1, None),
+    "TUPLE_BOX": ("TUPLE_BOX", "tuple", None, 1, None),
+    "POINT_PAIR_BOX": ("POINT_PAIR_BOX", "point_pair", None, 1, None),
+    "QWEN_1": ("QWEN2_VL_BOX", "qwen2_vl", None, 2, 1),
+    "INTERNVL_1": ("INTERNVL_BOX", "internvl", 2, 3, 1),
+    "DEEPSEEK_1": ("DEEPSEEK_VL2_BOX", "deepseek_vl2", 2, 3, 1),
+}
+
+_BOX_BRANCHES = [
+    r"\{(?:"
+    rf"(?P<JSON_1>\s*{_KEY}{_L4}\s*(?:,\s*{_LABEL}\s*)?\}})"
+    rf"|(?P<JSON_2>\s*{_LABEL}\s*,\s*{_KEY}{_L4}\s*\}})"
+    r"|(?P<JSON_BOX>[^{}]*?[\"']?\b(?:bbox_2d|bbox)\b[\"']?\s*:\s*\[[^{}]*\}))",
+    r"\[(?:"
+    rf"(?P<NESTED_1>\s*{_L4}\s*\])"
+    rf"|(?P<NESTED_LIST_BOX>\s*{_SQ}(?:{_S}{_SQ})*\s*\])"
+    rf"|(?P<LIST_1>\s*{_C4}\s*\])"
+    rf"|(?P<LIST_BOX>\s*{_N}(?:{_S}{_N})*\s*\]))",
+    rf"\((?:(?P<TUPLE_BOX>\s*{_C4}\s*\))"
+    rf"|(?P<POINT_PAIR_BOX>\s*({_N}){_S}({_N})\s*\)\s*,?\s*\(\s*({_N}){_S}({_N})\s*\)))",
+] + [
+    # A bare run starts at a digit or '-' that does not continue a word or a
+    # number; the lookbehind re-reads that first character.
+    re.escape(c) + rf"(?<![\w.]{re.escape(c)})(?P<BARE_{i}>" + (r"\d+" if c == "-" else r"\d*")
+    + rf"(?:\.\d+)?(?:{_S}{_N})+)"
+    for i, c in enumerate("-0123456789")
+]
+_TAGGED_BOXES = [
+    rf"(?P<QWEN_1>(?:\|object_ref_start\|>([^<]*)<\|object_ref_end\|>\s*<)?\|box_start\|>\s*{_P4}\s*<\|box_end\|>)",
+    r"(?P<QWEN2_VL_BOX>(?:\|object_ref_start\|>[^<]*<\|object_ref_end\|>\s*<)?\|box_start\|>[^<]*<\|box_end\|>)",
+    rf"(?P<INTERNVL_1>(?:ref>([^<]*)</ref>\s*<)?box>\s*\[\s*{_L4}\s*\]\s*</box>)",
+    r"(?P<INTERNVL_BOX>(?:ref>[^<]*</ref>\s*<)?box>[^<]*</box>)",
+    rf"(?P<DEEPSEEK_1>(?:\|ref\|>([^<]*)<\|/ref\|>\s*<)?\|det\|>\s*\[\s*{_L4}\s*\]\s*<\|/det\|>)",
+    r"(?P<DEEPSEEK_VL2_BOX>(?:\|ref\|>[^<]*<\|/ref\|>\s*<)?\|det\|>[^<]*<\|/det\|>)",
+]
+_GROUP_TYPE = {f"BARE_{i}": "BARE_BOX" for i in range(11)}
+_GROUP_TYPE.update({k: v[0] for k, v in _FAST.items()})
+
+
+def _reference_regex(grammar: Grammar) -> str:
+    return "|".join(f"(?P<{n}>{rx})" for n, rx in grammar.terminals)
+
+
+def _fast_regex(grammar: Grammar) -> str:
+    tags = sorted(((n, grammar.display[n]) for n, _ in grammar.terminals if n not in BOX_SYNTAX),
+                  key=lambda x: -len(x[1]))
+    if not all(v.startswith("<") for _, v in tags):  # pragma: no cover - tags are <word> by construction
+        raise ValueError("fast scanning needs tags that start with '<'")
+    tag_branch = "|".join(f"(?P<{n}>{re.escape(v[1:])})" for n, v in tags)
+    return "<(?:" + "|".join([tag_branch] + _TAGGED_BOXES) + ")|" + "|".join(_BOX_BRANCHES)
+
+
+def _num4(g4) -> tuple:
+    try:
+        return int(g4[0]), int(g4[1]), int(g4[2]), int(g4[3])
+    except ValueError:  # decimals, or more digits than int() accepts
+        return tuple(map(_num, g4))
+
+
+class Scanner:
+    """The compiled scanner of one grammar.
+
+    Args:
+        grammar: the grammar whose terminals to scan.
+        reference: use the slow reference scanner built directly from the
+            grammar's terminal regexes (tests compare the two).
+    """
+
+    def __init__(self, grammar: Grammar, reference: bool = False):
+        unknown = [n for n, _ in grammar.terminals
+                   if n not in _HANDLERS and not (n.endswith("_OPEN") or n.endswith("_CLOSE"))]
+        if unknown:
+            from gritkit.errors import GrammarError
+            raise GrammarError(f"Grammar {grammar.name!r} has terminals gritkit cannot scan: {unknown}.")
+        self.grammar = grammar
+        self.regex = re.compile(_reference_regex(grammar) if reference else _fast_regex(grammar))
+        self.handlers = {n: _HANDLERS[n] for n, _ in grammar.terminals if n in BOX_SYNTAX}
+        self.group_type = dict(_GROUP_TYPE)
+        for g, t in _GROUP_TYPE.items():
+            self.handlers[g] = _HANDLERS[t]
+        # fast branches: named group -> (syntax, span group, first number group, label group)
+        self.fast = {}
+        if not reference:
+            index = self.regex.groupindex
+            for name, (_, syntax, span, num, label) in _FAST.items():
+                i = index[name]
+                self.fast[name] = (syntax, None if span is None else i + span, i + num,
+                                   None if label is None else i + label)
+                self.handlers.pop(name, None)
+        self.opens = {f"{k.upper()}_OPEN": k for k in grammar.sections}
+        self.closes = {f"{k.upper()}_CLOSE": k for k in grammar.sections}
+        self.order = {k: i for i, k in enumerate(grammar.sections)}
+
+    def read_fast(self, m, spec, text: str, raw: list) -> None:
+        """Append the one box of a fast branch's match ``m``."""
+        syntax, sg, ng, lg = spec
+        coords = _num4(m.group(ng, ng + 1, ng + 2, ng + 3))
+        label = None
+        if lg is not None:
+            label = m.group(lg)
+            if label is not None:
+                label = label.strip() or None
+        elif syntax == "nested_list":
+            label = _label_before(text, m.start())
+        s, e = m.span(sg) if sg is not None else m.span()
+        raw.append((coords, label, syntax, s, e))
+
+    def scan(self, text: str) -> tuple[list, list]:
+        """Return ``(tokens, deviations)`` for ``text``."""
+        tokens: list = []
+        devs: list = []
+        handlers, fast, group_type = self.handlers, self.fast, self.group_type
+        append = tokens.append
+        for m in self.regex.finditer(text):
+            t = m.lastgroup
+            s, e = m.span()
+            spec = fast.get(t)
+            if spec is not None:
+                boxes: list = []
+                self.read_fast(m, spec, text, boxes)
+                append((group_type[t], s, e, boxes))
+                continue
+            h = handlers.get(t)
+            if h is None:
+                append((t, s, e, None))
+            else:
+                boxes = []
+                h(text, s, e, boxes, devs)
+                append((group_type.get(t, t), s, e, boxes))
+        return tokens, devs
