@@ -6,7 +6,7 @@ A :class:`Grammar` is built once per (name, tag renaming) and cached. It holds
   ``importlib.resources``, so it works from a wheel, a zip or a checkout);
 * the grammar's terminals as regular expressions, which :mod:`gritkit.lexer`
   compiles into one scanner;
-* a compact copy of Lark's parse table, which :mod:`gritkit.parse` drives
+* a compact copy of Lark's parse table, which :mod:`gritkit.parsing` drives
   directly on the hot path (no parse tree is built);
 * what the recovery pass needs to know about sections, derived from the
   grammar itself: their kinds in order, and which may stay unclosed at the end.

@@ -16,6 +16,7 @@ box, and a deviation says so).
 from __future__ import annotations
 
 import re
+import sys
 from typing import Callable, Optional
 
 from gritkit.grammar import BOX_SYNTAX, Grammar
@@ -197,9 +198,9 @@ _HANDLERS: dict[str, Callable] = {
 # random text.
 
 _N = r"-?\d+(?:\.\d+)?"
-_S = r"\s*,\s*"
+_S = r"\s*+,\s*+"
 _Q = r"[\"']?"
-_SQ = rf"\[\s*{_N}(?:{_S}{_N})*\s*\]"
+_SQ = rf"\[\s*+{_N}(?:{_S}{_N})*+\s*+\]"
 _C4 = rf"({_N}){_S}({_N}){_S}({_N}){_S}({_N})"          # four captured numbers
 _L4 = rf"(\[\s*{_C4}\s*\])"                              # a captured [x1, y1, x2, y2]
 _P4 = rf"\(\s*({_N}){_S}({_N})\s*\)\s*,?\s*\(\s*({_N}){_S}({_N})\s*\)"  # (x1,y1),(x2,y2)
@@ -225,28 +226,28 @@ _BOX_BRANCHES = [
     r"\{(?:"
     rf"(?P<JSON_1>\s*{_KEY}{_L4}\s*(?:,\s*{_LABEL}\s*)?\}})"
     rf"|(?P<JSON_2>\s*{_LABEL}\s*,\s*{_KEY}{_L4}\s*\}})"
-    r"|(?P<JSON_BOX>[^{}]*?[\"']?\b(?:bbox_2d|bbox)\b[\"']?\s*:\s*\[[^{}]*\}))",
+    r"|(?P<JSON_BOX>[^{}]*?[\"']?\b(?:bbox_2d|bbox)\b[\"']?\s*:\s*\[[^{}]*+\}))",
     r"\[(?:"
     rf"(?P<NESTED_1>\s*{_L4}\s*\])"
-    rf"|(?P<NESTED_LIST_BOX>\s*{_SQ}(?:{_S}{_SQ})*\s*\])"
+    rf"|(?P<NESTED_LIST_BOX>\s*+{_SQ}(?:{_S}{_SQ})*+\s*+\])"
     rf"|(?P<LIST_1>\s*{_C4}\s*\])"
-    rf"|(?P<LIST_BOX>\s*{_N}(?:{_S}{_N})*\s*\]))",
+    rf"|(?P<LIST_BOX>\s*+{_N}(?:{_S}{_N})*+\s*+\]))",
     rf"\((?:(?P<TUPLE_BOX>\s*{_C4}\s*\))"
     rf"|(?P<POINT_PAIR_BOX>\s*({_N}){_S}({_N})\s*\)\s*,?\s*\(\s*({_N}){_S}({_N})\s*\)))",
 ] + [
     # A bare run starts at a digit or '-' that does not continue a word or a
     # number; the lookbehind re-reads that first character.
     re.escape(c) + rf"(?<![\w.]{re.escape(c)})(?P<BARE_{i}>" + (r"\d+" if c == "-" else r"\d*")
-    + rf"(?:\.\d+)?(?:{_S}{_N})+)"
+    + rf"(?:\.\d+)?(?:{_S}{_N})++)"
     for i, c in enumerate("-0123456789")
 ]
 _TAGGED_BOXES = [
     rf"(?P<QWEN_1>(?:\|object_ref_start\|>([^<]*)<\|object_ref_end\|>\s*<)?\|box_start\|>\s*{_P4}\s*<\|box_end\|>)",
-    r"(?P<QWEN2_VL_BOX>(?:\|object_ref_start\|>[^<]*<\|object_ref_end\|>\s*<)?\|box_start\|>[^<]*<\|box_end\|>)",
+    r"(?P<QWEN2_VL_BOX>(?:\|object_ref_start\|>[^<]*+<\|object_ref_end\|>\s*<)?\|box_start\|>[^<]*+<\|box_end\|>)",
     rf"(?P<INTERNVL_1>(?:ref>([^<]*)</ref>\s*<)?box>\s*\[\s*{_L4}\s*\]\s*</box>)",
-    r"(?P<INTERNVL_BOX>(?:ref>[^<]*</ref>\s*<)?box>[^<]*</box>)",
+    r"(?P<INTERNVL_BOX>(?:ref>[^<]*+</ref>\s*<)?box>[^<]*+</box>)",
     rf"(?P<DEEPSEEK_1>(?:\|ref\|>([^<]*)<\|/ref\|>\s*<)?\|det\|>\s*\[\s*{_L4}\s*\]\s*<\|/det\|>)",
-    r"(?P<DEEPSEEK_VL2_BOX>(?:\|ref\|>[^<]*<\|/ref\|>\s*<)?\|det\|>[^<]*<\|/det\|>)",
+    r"(?P<DEEPSEEK_VL2_BOX>(?:\|ref\|>[^<]*+<\|/ref\|>\s*<)?\|det\|>[^<]*+<\|/det\|>)",
 ]
 _GROUP_TYPE = {f"BARE_{i}": "BARE_BOX" for i in range(11)}
 _GROUP_TYPE.update({k: v[0] for k, v in _FAST.items()})
@@ -256,13 +257,21 @@ def _reference_regex(grammar: Grammar) -> str:
     return "|".join(f"(?P<{n}>{rx})" for n, rx in grammar.terminals)
 
 
+def _compat(rx: str) -> str:
+    """Python < 3.11 has no possessive quantifiers: drop them (same language, slower
+    on pathological input)."""
+    if sys.version_info >= (3, 11):
+        return rx
+    return rx.replace("*+", "*").replace("++", "+")
+
+
 def _fast_regex(grammar: Grammar) -> str:
     tags = sorted(((n, grammar.display[n]) for n, _ in grammar.terminals if n not in BOX_SYNTAX),
                   key=lambda x: -len(x[1]))
     if not all(v.startswith("<") for _, v in tags):  # pragma: no cover - tags are <word> by construction
         raise ValueError("fast scanning needs tags that start with '<'")
     tag_branch = "|".join(f"(?P<{n}>{re.escape(v[1:])})" for n, v in tags)
-    return "<(?:" + "|".join([tag_branch] + _TAGGED_BOXES) + ")|" + "|".join(_BOX_BRANCHES)
+    return _compat("<(?:" + "|".join([tag_branch] + _TAGGED_BOXES) + ")|" + "|".join(_BOX_BRANCHES))
 
 
 def _num4(g4) -> tuple:
