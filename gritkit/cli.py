@@ -33,12 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
              "(repeatable; the same as GRITKIT_PLUGINS)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            mod = _load_command(name)
-        except ModuleNotFoundError as exc:  # a command not built yet in this checkout
-            if exc.name != f"gritkit.commands.{name}":
-                raise
-            continue
+        mod = _load_command(name)
         p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)

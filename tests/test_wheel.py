@@ -21,7 +21,10 @@ grammars = sorted(p.name for p in importlib.resources.files("gritkit.grammars").
 r = gritkit.try_parse("<think>zebra (200, 168, 248, 202)</think><rethink>ok</rethink><answer>1")
 from gritkit.plugins import get_plugin_manager
 rewards = get_plugin_manager().rewards.names()
-print(json.dumps({"grammars": grammars, "ok": r.ok, "boxes": len(r.boxes), "rewards": rewards}))
+from gritkit.cli import build_parser
+commands = sorted(build_parser()._subparsers._group_actions[0].choices)
+print(json.dumps({"grammars": grammars, "ok": r.ok, "boxes": len(r.boxes), "rewards": rewards,
+                  "commands": commands}))
 """
 
 
@@ -41,6 +44,10 @@ def test_wheel_contains_grammars_and_builtin_plugins(wheel):
     assert "gritkit/grammars/box_syntax.lark" in names
     assert any(n.startswith("gritkit/builtin/") and n.endswith(".py") for n in names)
     assert any(n.startswith("gritkit/presets/") for n in names)
+    from gritkit.commands import COMMANDS
+
+    for command in COMMANDS:
+        assert f"gritkit/commands/{command}.py" in names
 
 
 def test_installed_wheel_parses_and_loads_builtins(wheel, tmp_path):
@@ -58,3 +65,6 @@ def test_installed_wheel_parses_and_loads_builtins(wheel, tmp_path):
     assert {"grit.lark", "r1.lark"} <= set(info["grammars"])
     assert info["ok"] and info["boxes"] == 1
     assert {"format", "iou", "answer_match", "box_in_image"} <= set(info["rewards"])
+    from gritkit.commands import COMMANDS
+
+    assert info["commands"] == sorted(COMMANDS)
