@@ -48,6 +48,13 @@ def fast_construct(cls, /, **fields):
     return obj
 
 
+def _to_float(c) -> float:
+    try:
+        return float(c)
+    except OverflowError:  # an integer written with hundreds of digits
+        return math.inf if c > 0 else -math.inf
+
+
 class Box(BaseModel):
     """One box as the model wrote it.
 
@@ -76,13 +83,12 @@ class Box(BaseModel):
 
     @property
     def is_finite(self) -> bool:
-        """True when all four numbers are finite."""
-        return all(math.isfinite(c) for c in self.coords)
+        """True when all four numbers are finite (an integer too large for a float is not)."""
+        return all(math.isfinite(c) for c in self.as_floats())
 
     def as_floats(self) -> tuple[float, float, float, float]:
-        """The coordinates as floats."""
-        x1, y1, x2, y2 = self.coords
-        return float(x1), float(y1), float(x2), float(y2)
+        """The coordinates as floats; integers beyond float range become ±inf."""
+        return tuple(_to_float(c) for c in self.coords)  # type: ignore[return-value]
 
 
 class Section(BaseModel):
