@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRL_EXPERIMENTAL_SILENCE := 1
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test venv bench bench-gpu clean docs-images
 
 venv: $(STAMP)
 
@@ -30,9 +30,13 @@ demo: venv
 	-$(BIN)/gritkit score examples/data/sample_outputs.jsonl --preset grit
 	@echo "== 3. evaluate: accuracy and grounding IoU per dataset"
 	$(BIN)/gritkit eval examples/data/sample_outputs.jsonl
-	@echo "== 4. render two records to $(OUT)/render/"
-	$(BIN)/gritkit render examples/data/sample_outputs.jsonl --images examples/data/images --out $(OUT)/render --records 0,1
-	@echo "== 5. 2 GRPO steps on a tiny random Qwen2.5-VL (proves the wiring, learns nothing)"
+	@echo "== 4. render every record to $(OUT)/render/ (PNGs, and index.html with all of them)"
+	-$(BIN)/gritkit render examples/data/sample_outputs.jsonl --images examples/data/images --out $(OUT)/render --html
+	@echo "== 5. report: reward distributions and reward-hacking signs, to $(OUT)/report/"
+	mkdir -p $(OUT)
+	-$(BIN)/gritkit score examples/data/sample_outputs.jsonl --preset grit --json > $(OUT)/scores.jsonl
+	$(BIN)/gritkit report $(OUT)/scores.jsonl --outputs examples/data/sample_outputs.jsonl --out $(OUT)/report
+	@echo "== 6. 2 GRPO steps on a tiny random Qwen2.5-VL (proves the wiring, learns nothing)"
 	$(BIN)/gritkit train --tiny qwen2_5_vl --data examples/data/train.jsonl --images examples/data/images \
 		--output-dir $(OUT)/tiny-grpo --max-steps 2
 
@@ -42,6 +46,16 @@ test: venv
 bench: venv
 	$(BIN)/python benchmarks/bench_parse.py
 	$(BIN)/python benchmarks/bench_rewards.py
+	$(BIN)/python benchmarks/bench_grpo_gpu.py --cpu-smoke
+
+# on a machine with a CUDA GPU
+bench-gpu: venv
+	$(BIN)/python benchmarks/bench_grpo_gpu.py --out $(OUT)/bench_grpo_gpu.json
+
+# rebuild the README picture from the shipped sample data
+docs-images: venv
+	$(BIN)/gritkit render examples/data/sample_outputs.jsonl --images examples/data/images --out docs/images --records 3
+	mv docs/images/record_0003.png docs/images/render_example.png
 
 clean:
 	rm -rf $(OUT) build dist *.egg-info

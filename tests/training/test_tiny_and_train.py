@@ -1,0 +1,180 @@
+"""gritkit.tiny (offline tiny VLMs, the processor loader), gritkit.train's helpers, and `gritkit train`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from _training_data import PROBE_PLUGIN, write_grit_data
+
+from gritkit.errors import ConfigError, DataError
+
+FAMILIES = ("qwen2_5_vl", "qwen2_vl", "llava")
+EXPECTED_PROCESSOR = {"qwen2_5_vl": "ImageOnlyQwen2_5_VLProcessor", "qwen2_vl": "ImageOnlyQwen2VLProcessor",
+                      "llava": "LlavaProcessor"}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_tiny_model_reloads_with_its_processor(family, tiny_model):
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText
+    from transformers.processing_utils import ProcessorMixin
+
+    from gritkit.tiny import GRIT_TAGS, is_tiny_random, load_processor
+
+    folder = tiny_model(family)
+    assert is_tiny_random(folder)
+    processor = load_processor(folder)
+    assert isinstance(processor, ProcessorMixin) and type(processor).__name__ == EXPECTED_PROCESSOR[family]
+    model = AutoModelForImageTextToText.from_pretrained(folder)
+    assert model.config.model_type == family
+    assert sum(p.numel() for p in model.parameters()) < 500_000
+
+    # GRIT's tags are ordinary tokens: they survive decoding with skip_special_tokens=True (what TRL does).
+    tok = processor.tokenizer
+    text = "<think> a cat (1, 2, 3, 4) </think> <rethink> ok </rethink> <answer> 1 </answer>"
+    ids = tok(text, add_special_tokens=False).input_ids
+    assert tok.decode(ids, skip_special_tokens=True) == text
+    assert all(t not in tok.all_special_tokens for t in GRIT_TAGS)
+
+    # The chat template puts the image placeholder before the text, and the processor expands it.
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "How many?"}]}]
+    prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
+    batch = processor(images=[Image.new("RGB", (64, 48))], text=[prompt], return_tensors="pt")
+    assert "pixel_values" in batch and batch["input_ids"].shape[1] > 4
+
+
+def test_tiny_build_is_deterministic(tmp_path, tiny_model):
+    import torch
+    from safetensors.torch import load_file
+
+    from gritkit.tiny import make_tiny_vlm
+
+    again = make_tiny_vlm("qwen2_vl", tmp_path / "again", seed=0)
+    a = load_file(tiny_model("qwen2_vl") / "model.safetensors")
+    b = load_file(again / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (tiny_model("qwen2_vl") / "tokenizer.json").read_text() == (again / "tokenizer.json").read_text()
+
+
+def test_tiny_unknown_family(tmp_path):
+    from gritkit.tiny import make_tiny_vlm
+
+    with pytest.raises(ConfigError, match="Did you mean 'qwen2_vl'"):
+        make_tiny_vlm("qwen2vl_", tmp_path)
+
+
+def test_load_processor_refuses_a_bare_tokenizer(tmp_path):
+    from gritkit.tiny import build_tokenizer, load_processor
+
+    build_tokenizer(("<pad>", "<eos>"), eos="<eos>", pad="<pad>").save_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    with pytest.raises(ConfigError, match="not a multimodal processor"):
+        load_processor(tmp_path)
+
+
+def test_shim_classes_pickle_by_reference():
+    import pickle
+
+    import gritkit.tiny as tiny
+
+    cls = tiny.ImageOnlyQwen2_5_VLProcessor
+    assert pickle.loads(pickle.dumps(cls)) is cls
+
+
+def test_grit_prompt_is_grits_exact_string():
+    from gritkit.train import GRIT_PROMPT_SUFFIX, grit_prompt
+
+    assert GRIT_PROMPT_SUFFIX == (
+        " First, think between <think> and </think> while output necessary coordinates needed to answer the "
+        "question in JSON with key 'bbox_2d'. Then, based on the thinking contents and coordinates, rethink "
+        "between <rethink> </rethink> and then answer the question after <answer>.\n")
+    [message] = grit_prompt("Is the truck beneath the cat?")
+    assert message["role"] == "user" and message["content"][0] == {"type": "image"}
+    assert message["content"][1]["text"] == "\nQuestion: Is the truck beneath the cat?" + GRIT_PROMPT_SUFFIX
+
+
+def test_dataset_from_grit_records(tmp_path):
+    from gritkit.train import build_dataset, load_grit_records
+
+    data, images = write_grit_data(tmp_path, n=4)
+    with data.open("a") as f:
+        f.write("\n")  # a trailing blank line is fine
+    records = load_grit_records(data)
+    ds = build_dataset(records, images)
+    assert len(ds) == 4
+    row = ds[0]
+    assert row["answer"] == "2" and ds[1]["answer"] == "Yes"  # ints and strings both become text
+    assert row["image"].size == (96, 64) and (row["width"], row["height"]) == (96, 64)
+    assert row["bboxs"][0] == [8.0, 10.0, 30.0, 40.0] and row["split"] == "train"
+    assert row["prompt"][0]["content"][1]["text"].startswith("\nQuestion: How many zebras")
+    assert len(load_grit_records(data, limit=2)) == 2
+
+
+def test_bad_data_is_a_clear_error(tmp_path):
+    from gritkit.train import build_dataset, load_grit_records
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q", "image": "a.png"}\n{"question": \n')
+    with pytest.raises(DataError, match="line 2"):
+        load_grit_records(bad)
+    bad.write_text('{"question": "q"}\n')
+    with pytest.raises(DataError, match="line 1.*'image'"):
+        load_grit_records(bad)
+    with pytest.raises(DataError, match="does not exist"):
+        load_grit_records(tmp_path / "nope.jsonl")
+    with pytest.raises(DataError, match="(?s)missing.png.*--images"):
+        build_dataset([{"question": "q", "image": "missing.png"}], tmp_path)
+
+
+def test_reward_table():
+    from gritkit.train import format_reward_table, reward_means
+
+    history = [{"step": 1, "rewards/format/mean": 0.5, "rewards/count/mean": None, "reward": 0.5,
+                "grit/parse_error_rate": 0.25}, {"step": 2, "rewards/format/mean": 1.0, "reward": 1.0}]
+    table = format_reward_table(history, ["format", "count"], [1.0, 0.5])
+    assert "format (x1)" in table and "count (x0.5)" in table and "n/a" in table and "25%" in table
+    means = reward_means(history)
+    assert means["format"] == [0.5, 1.0]
+
+
+def test_train_argument_errors(tmp_path):
+    from gritkit.train import train
+
+    data, images = write_grit_data(tmp_path, n=2)
+    with pytest.raises(ConfigError, match="either a preset or a config"):
+        train("m", data, images, preset="grit", config="x.toml")
+    with pytest.raises(ConfigError, match="multiple of num_generations"):
+        train("m", data, images, per_device_train_batch_size=3, num_generations=4)
+    with pytest.raises(ConfigError, match="No model"):
+        train(None, data, images)
+
+
+def test_cli_tiny_demo(tmp_path, grit_data, monkeypatch, capsys):
+    """`gritkit -p PLUGIN train --tiny llava ...`: the demo path, with a config file and a local plugin."""
+    from gritkit.cli import main
+    from gritkit.plugins import reset_plugin_manager
+
+    data, images = grit_data
+    cfg = tmp_path / "rewards.json"
+    cfg.write_text(json.dumps({"rewards": [{"name": "format"}, {"name": "completion_chars", "weight": 0.1}]}))
+    monkeypatch.setenv("GRITKIT_PLUGINS", "")
+    try:
+        code = main(["-p", str(PROBE_PLUGIN), "train", "--tiny", "llava", "--data", str(data), "--images",
+                     str(images), "--config", str(cfg), "--max-steps", "2", "--num-generations", "2",
+                     "--max-completion-length", "8", "--output-dir", str(tmp_path / "out")])
+    finally:
+        reset_plugin_manager()
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "RANDOMLY INITIALISED llava" in out and "only proves the wiring" in out
+    assert "format (x1)" in out and "completion_chars (x0.1)" in out
+    assert (tmp_path / "out" / "tiny-llava-random" / "config.json").is_file()
+
+
+def test_cli_needs_one_model_source(capsys):
+    from gritkit.cli import main
+
+    assert main(["train", "--data", "x.jsonl"]) == 2
+    assert "exactly one of --model" in capsys.readouterr().err
