@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corpus import make_corpus  # noqa: E402
 
 import gritkit  # noqa: E402
-from gritkit.parse import clear_cache  # noqa: E402
+from gritkit.parsing import clear_cache  # noqa: E402
 
 BOX_RE = re.compile(r"\b\d+,\s*\d+,\s*\d+,\s*\d+\b")
 NON_ALNUM = re.compile(r"[^a-zA-Z0-9]")

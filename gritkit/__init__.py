@@ -17,9 +17,9 @@ __version__ = "0.1.0"
 
 _LAZY = {
     # parsing
-    "parse": "gritkit.parse",
-    "try_parse": "gritkit.parse",
-    "clear_cache": "gritkit.parse",
+    "parse": "gritkit.parsing",
+    "try_parse": "gritkit.parsing",
+    "clear_cache": "gritkit.parsing",
     # models
     "Box": "gritkit.models",
     "Section": "gritkit.models",
@@ -76,5 +76,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from gritkit.hookspecs import hookimpl
     from gritkit.models import (Box, Deviation, ErrorInfo, GroundedOutput, ImageSize, ParseResult,
                                 Sample, Section)
-    from gritkit.parse import clear_cache, parse, try_parse
+    from gritkit.parsing import clear_cache, parse, try_parse
     from gritkit.plugins import get_plugin_manager, reset_plugin_manager

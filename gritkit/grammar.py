@@ -102,14 +102,14 @@ class Grammar:
         return f"</{self.tags[kind]}>"
 
     def expected_names(self, state: int) -> tuple[str, ...]:
-        """Readable names of the terminals the parser accepts in ``state``."""
+        """Readable names of the tags (or end of text) the parser accepts in ``state``.
+
+        Text and boxes may stand anywhere in every grammar here, so they are
+        never listed: the list says which tag was due.
+        """
         acts = self.states[state]
         tags = [self.display[t] for t in acts if t in self.display and t not in BOX_SYNTAX]
-        has_box = any(t in BOX_SYNTAX for t in acts)
-        out = sorted(set(tags), key=lambda n: (n == "end of text", n))
-        if has_box:
-            out.append("a box")
-        return tuple(out)
+        return tuple(sorted(set(tags), key=lambda n: (n == "end of text", n)))
 
     def expected_names_cached(self, state: int) -> tuple[str, ...]:
         names = self._expected.get(state)

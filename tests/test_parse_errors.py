@@ -10,17 +10,17 @@ from gritkit import try_parse
 
 CASES = [
     # text, label, line, column, expected tokens (exact)
-    ("<think>a", "unclosed <think>", 1, 9, ("</think>", "a box")),
-    ("<think>\nline two\nline three", "unclosed <think>", 3, 11, ("</think>", "a box")),
-    ("<think>a</think>", "missing <rethink>", 1, 17, ("<rethink>", "a box")),
-    ("<think>a</think>\n<answer>7", "missing <rethink>", 2, 1, ("<rethink>", "a box")),
-    ("<think>a <rethink>b</rethink><answer>c", "unclosed <think>", 1, 10, ("</think>", "a box")),
-    ("a </think><rethink>b</rethink><answer>c", "stray </think>", 1, 3, ("<think>", "a box")),
+    ("<think>a", "unclosed <think>", 1, 9, ("</think>",)),
+    ("<think>\nline two\nline three", "unclosed <think>", 3, 11, ("</think>",)),
+    ("<think>a</think>", "missing <rethink>", 1, 17, ("<rethink>",)),
+    ("<think>a</think>\n<answer>7", "missing <rethink>", 2, 1, ("<rethink>",)),
+    ("<think>a <rethink>b</rethink><answer>c", "unclosed <think>", 1, 10, ("</think>",)),
+    ("a </think><rethink>b</rethink><answer>c", "stray </think>", 1, 3, ("<think>",)),
     ("<think>a</think><rethink>b</rethink><answer>c</answer><answer>d", "unexpected <answer>", 1, 55,
-     ("end of text", "a box")),
-    ("<think>a</think><think>b</think>", "repeated <think>", 1, 17, ("<rethink>", "a box")),
-    ("", "missing <think>", 1, 1, ("<think>", "a box")),
-    ("<answer>7", "missing <think>", 1, 1, ("<think>", "a box")),
+     ("end of text",)),
+    ("<think>a</think><think>b</think>", "repeated <think>", 1, 17, ("<rethink>",)),
+    ("", "missing <think>", 1, 1, ("<think>",)),
+    ("<answer>7", "missing <think>", 1, 1, ("<think>",)),
 ]
 
 
