@@ -1,0 +1,319 @@
+"""`gritkit score`: score a JSON Lines file of completions with a preset or a reward config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import deque
+from typing import Any, Optional
+
+NAME = "score"
+HELP = "score completions in a JSON Lines file with a reward preset or config"
+DESCRIPTION = """\
+Score every completion of a JSON Lines file in GRIT's data schema: the text in
+`output`, the reference answer in `answer` (or `gt_answer`), ground-truth boxes
+in `bboxs` (or `gt_boxes`), `width`, `height`, `dataset`, `image`. Every other
+column reaches the rewards as `Sample.extra`.
+
+Boxes are read in the convention given by --box-format, else the record's
+`box_format` field, else the config's `box_format`, else absolute pixels of
+the original image.
+
+With --json (or --out FILE) it writes exactly one JSON object per input line, in
+order: {"record": i, "ok": parse ok, "total": weighted total, "rewards": {name:
+value or null}}; a bad line (not JSON, no text, a bad value, a failing reward)
+still gets its object, with an "error", and the exit code is then 1. Without
+--json it prints a summary table: each reward's mean and the parse-ok rate.
+
+examples:
+  gritkit score outputs.jsonl --preset grit
+  gritkit score outputs.jsonl --preset grit-official --json > scores.jsonl
+  gritkit score outputs.jsonl --config rewards.toml --field completion=output --workers 4
+"""
+
+CHUNK = 256
+PROGRESS_MIN_BYTES = 1 << 20
+
+
+def _rename(text: str) -> tuple[str, str]:
+    old, sep, new = text.partition("=")
+    if not sep or not old.strip() or not new.strip():
+        raise argparse.ArgumentTypeError(f"expected OLD=NEW (e.g. completion=output), got {text!r}")
+    return old.strip(), new.strip()
+
+
+def _workers(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of processes, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 worker, got {n}")
+    return n
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", metavar="PATH", help="JSON Lines file ('-' for standard input)")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--preset", metavar="NAME", help="a shipped preset: grit, grit-official, r1")
+    which.add_argument("--config", metavar="FILE",
+                       help="a reward config (.toml, .yaml, .json, or .py defining CONFIG)")
+    parser.add_argument("--out", metavar="FILE", help="write the JSON Lines scores to FILE")
+    parser.add_argument("--json", action="store_true", help="write the JSON Lines scores to standard output "
+                        "(or --out) and no summary table")
+    parser.add_argument("--field", action="append", default=[], type=_rename, metavar="OLD=NEW",
+                        help="rename the input column OLD to NEW before mapping (repeatable), "
+                             "e.g. --field completion=output")
+    parser.add_argument("--box-format", metavar="NAME",
+                        help="the coordinate convention of the boxes the model wrote (overrides the records')")
+    parser.add_argument("--workers", type=_workers, default=1, metavar="N",
+                        help="score in N parallel processes (order is kept)")
+    parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+
+
+# ------------------------------------------------------------------------------------------
+# Scoring chunks (in this process, or in worker processes)
+
+
+class _Scorer:
+    """Turns raw lines into output objects; built once per process."""
+
+    def __init__(self, config, renames: list[tuple[str, str]], box_format: Optional[str]) -> None:
+        from gritkit.compose import Composer
+        from gritkit.plugins import get_plugin_manager
+
+        self.pm = get_plugin_manager()
+        self.composer = Composer(config, self.pm, warn=False)
+        self.config = self.composer.config
+        self.renames = renames
+        self.box_format = box_format
+        self.names = self.composer.names
+
+    def bad(self, index: int, error: str) -> dict:
+        return {"record": index, "ok": False, "total": None,
+                "rewards": dict.fromkeys(self.names), "error": error}
+
+    def _sample(self, index: int, record: dict):
+        from gritkit.errors import DataError
+
+        if self.renames:
+            record = dict(record)
+            for old, new in self.renames:
+                if old in record:
+                    record[new] = record.pop(old)
+        text = self.config.columns.text_of(record)
+        sample = self.config.make_sample(record, box_format=self.box_format, index=index)
+        if sample.box_format is not None and sample.box_format not in self.pm.box_formats.entries:
+            from gritkit.errors import unknown_name_message
+
+            raise DataError(f"Record {index}: " + unknown_name_message(
+                "box format", sample.box_format, self.pm.box_formats.entries,
+                "Fix the record's box_format, or give --box-format NAME."))
+        return text, sample
+
+    def score_chunk(self, lines: list[tuple[int, Optional[dict], Optional[str]]]) -> list[dict]:
+        from gritkit.errors import DataError, GritError
+
+        out: dict[int, dict] = {}
+        todo: list[tuple[int, str, Any]] = []
+        for index, record, error in lines:
+            if error is not None:
+                out[index] = self.bad(index, error)
+                continue
+            try:
+                text, sample = self._sample(index, record)
+            except DataError as exc:
+                out[index] = self.bad(index, str(exc))
+                continue
+            todo.append((index, text, sample))
+        try:
+            self._score(todo, out)
+        except GritError:
+            for item in todo:  # isolate the failing record(s)
+                try:
+                    self._score([item], out)
+                except GritError as exc:
+                    out[item[0]] = self.bad(item[0], str(exc))
+        return [out[index] for index, _, _ in lines]
+
+    def _score(self, todo: list[tuple[int, str, Any]], out: dict[int, dict]) -> None:
+        if not todo:
+            return
+        indices = [t[0] for t in todo]
+        scores = self.composer.score_many([t[1] for t in todo], [t[2] for t in todo], offset=indices)
+        for index, s in zip(indices, scores):
+            out[index] = {"record": index, "ok": s.ok, "total": s.total, "rewards": s.rewards}
+
+
+_WORKER: Optional[_Scorer] = None
+
+
+def _init_worker(config, renames, box_format) -> None:
+    global _WORKER
+    _WORKER = _Scorer(config, renames, box_format)
+
+
+def _worker_chunk(lines):
+    assert _WORKER is not None
+    return _WORKER.score_chunk(lines)
+
+
+def _chunks(path: str, size: int):
+    from gritkit.io import read_jsonl
+
+    chunk = []
+    for line in read_jsonl(path):
+        chunk.append(tuple(line))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _scored(args, scorer: _Scorer):
+    """Yield output objects in input order (in parallel when --workers > 1)."""
+    if args.workers <= 1:
+        for chunk in _chunks(args.path, CHUNK):
+            yield from scorer.score_chunk(chunk)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    size = max(16, CHUNK // 4)
+    with ProcessPoolExecutor(max_workers=args.workers, mp_context=context, initializer=_init_worker,
+                             initargs=(scorer.config, scorer.renames, scorer.box_format)) as pool:
+        pending: deque = deque()
+        for chunk in _chunks(args.path, size):
+            pending.append(pool.submit(_worker_chunk, chunk))
+            if len(pending) >= 2 * args.workers:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+
+
+# ------------------------------------------------------------------------------------------
+# Summary
+
+
+class Summary:
+    """Running means of each component and the total, and the parse-ok rate."""
+
+    def __init__(self, names: list[str], weights: list[float]) -> None:
+        self.names = names
+        self.weights = weights
+        self.sums = dict.fromkeys(names, 0.0)
+        self.counts = dict.fromkeys(names, 0)
+        self.total_sum = 0.0
+        self.total_count = 0
+        self.lines = 0
+        self.bad = 0
+        self.ok = 0
+
+    def add(self, obj: dict) -> None:
+        self.lines += 1
+        if "error" in obj:
+            self.bad += 1
+            return
+        self.ok += bool(obj["ok"])
+        for name, value in obj["rewards"].items():
+            if value is not None:
+                self.sums[name] += value
+                self.counts[name] += 1
+        if obj["total"] is not None:
+            self.total_sum += obj["total"]
+            self.total_count += 1
+
+    def table(self):
+        from rich.table import Table
+
+        scored = self.lines - self.bad
+        table = Table(title="gritkit score")
+        table.add_column("reward", no_wrap=True)
+        table.add_column("weight", justify="right")
+        table.add_column("mean", justify="right")
+        table.add_column("scored", justify="right")
+        table.add_column("None", justify="right")
+        for name, weight in zip(self.names, self.weights):
+            n = self.counts[name]
+            table.add_row(name, f"{weight:g}", f"{self.sums[name] / n:.4f}" if n else "-", str(n),
+                          str(scored - n))
+        n = self.total_count
+        table.add_row("total", "", f"{self.total_sum / n:.4f}" if n else "-", str(n), str(scored - n),
+                      style="bold")
+        return table
+
+    def line(self) -> str:
+        """The counts and the parse-ok rate, in one line."""
+        scored = self.lines - self.bad
+        rate = f"{100.0 * self.ok / scored:.1f}%" if scored else "n/a"
+        return f"{self.lines} lines, {scored} scored, {self.bad} bad; parse ok {rate} ({self.ok}/{scored})"
+
+
+def _progress(args, console):
+    if args.no_progress or args.path == "-" or not sys.stderr.isatty():
+        return None
+    try:
+        size = os.path.getsize(args.path)
+    except OSError:
+        return None
+    if size < PROGRESS_MIN_BYTES:
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with open(args.path, "rb") as fh:
+        total = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    progress = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        console=console, transient=True)
+    return progress, progress.add_task("score", total=total)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from gritkit.config import load_config, load_preset
+    from gritkit.errors import ConfigError
+
+    config = load_preset(args.preset) if args.preset else load_config(args.config)
+    if args.path != "-" and not os.path.isfile(args.path):
+        raise ConfigError(f"The input file {args.path!r} does not exist (looked at {os.path.abspath(args.path)}).")
+    scorer = _Scorer(config, list(args.field), args.box_format)
+    if args.box_format is not None:
+        scorer.pm.get_box_format(args.box_format)
+    err = Console(stderr=True)
+    for notice in scorer.composer.notices:
+        err.print(f"[yellow]note:[/yellow] {notice}", highlight=False)
+
+    summary = Summary(scorer.names, scorer.composer.weights)
+    write_json = args.json or args.out
+    out = None
+    if write_json:
+        out = open(args.out, "w", encoding="utf-8") if args.out and args.out != "-" else sys.stdout
+    bar = _progress(args, err)
+    try:
+        if bar:
+            bar[0].start()
+        for obj in _scored(args, scorer):
+            summary.add(obj)
+            if out is not None:
+                out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            if bar:
+                bar[0].advance(bar[1])
+    finally:
+        if bar:
+            bar[0].stop()
+        if out is not None and out is not sys.stdout:
+            out.close()
+        elif out is not None:
+            out.flush()
+    if not args.json:
+        console = Console(highlight=False)
+        console.print(summary.table())
+        console.print(summary.line())
+    if summary.bad:
+        err.print(f"{summary.bad} of {summary.lines} lines could not be scored; "
+                  "their objects carry an \"error\".", highlight=False)
+    return 1 if summary.bad else 0
