@@ -11,8 +11,9 @@ How a completion is parsed:
    deviation, and assigns each box to the section it was written in;
 4. the immutable result models are built without re-validation.
 
-Results are cached by text and grammar in a bounded cache (the oldest entries
-go first), so the several rewards that read one completion parse it once.
+Results are cached by text and grammar in a bounded cache (1,024 entries by
+default, :func:`set_cache_size`; the oldest go first), so the several rewards
+that read one completion parse it once.
 
 >>> r = try_parse("<think>cat at (1, 2, 30, 40)</think><rethink>ok</rethink><answer> 1")
 >>> r.ok, r.boxes[0].coords, r.boxes[0].section, r.answer
@@ -35,7 +36,10 @@ from gritkit.models import (Box, Deviation, ErrorInfo, GroundedOutput, ParseResu
 
 GrammarLike = Union[str, Grammar]
 
-CACHE_SIZE = 8192
+# The cache needs to hold one generation batch: every reward of a GRPO step reads
+# the same completions one after another. A larger cache costs more than it
+# saves: Python's garbage collector scans every cached object on its full passes.
+CACHE_SIZE = 1024
 CACHE_MAX_CHARS = 65536  # longer texts are parsed every time rather than kept
 
 _cache: "dict[tuple[str, str], ParseResult]" = {}   # insertion-ordered: FIFO eviction
@@ -72,6 +76,21 @@ def clear_cache() -> None:
     with _cache_lock:
         _cache.clear()
         _cache_stats["hits"] = _cache_stats["misses"] = 0
+
+
+def set_cache_size(size: int) -> None:
+    """Keep at most ``size`` parse results (0 turns the cache off).
+
+    Make it at least the number of completions a reward call sees at once
+    (TRL: the per-process generation batch).
+    """
+    global CACHE_SIZE
+    if not isinstance(size, int) or size < 0:
+        raise ValueError(f"set_cache_size() needs an int >= 0, got {size!r}")
+    CACHE_SIZE = size
+    with _cache_lock:
+        while len(_cache) > size:
+            del _cache[next(iter(_cache))]
 
 
 def cache_info() -> dict:
@@ -118,7 +137,7 @@ def try_parse(text: str, grammar: GrammarLike = "grit", *,
         return hit
     _cache_stats["misses"] += 1
     result = _parse(text, g)
-    if len(text) <= CACHE_MAX_CHARS:
+    if len(text) <= CACHE_MAX_CHARS and CACHE_SIZE:
         _cache[key] = result
         if len(_cache) > CACHE_SIZE:
             with _cache_lock:  # evict the oldest entries (insertion order)
@@ -293,7 +312,8 @@ def _parse(text: str, g: Grammar) -> ParseResult:
     sc = _scanner(g)
     handlers, group_type = sc.handlers, sc.group_type
     opens, closes, order = sc.opens, sc.closes, sc.order
-    raw: list = []          # (coords, label, syntax, start, end) in reading order
+    boxes: list = []        # Box models, in reading order
+    new, set_ = object.__new__, object.__setattr__
     lex_devs: list = []     # (code, message, offset)
     devs: list = []         # (code, message, offset), from recovery
     types: list = []        # token types, consecutive boxes collapsed (for the LALR run)
@@ -324,17 +344,23 @@ def _parse(text: str, g: Grammar) -> ParseResult:
             elif syntax == "nested_list":
                 label = _label_before(text, m.start())
             bs, be = m.span(sg) if sg is not None else m.span()
-            raw.append((coords, label, syntax, bs, be, cur_kind))
+            b = new(Box)
+            set_(b, "__dict__", {"coords": coords, "label": label, "syntax": syntax, "section": cur_kind,
+                                 "start": bs, "end": be, "index": len(boxes)})
+            set_(b, "__pydantic_fields_set__", _BOX_FIELDS)
+            set_(b, "__pydantic_extra__", None)
+            set_(b, "__pydantic_private__", None)
+            boxes.append(b)
             if not types or types[-1] is not _BOX:
                 types.append(_BOX)
                 tags.append((group_type[t], m.start()))
             continue
         h = handlers.get(t)
         if h is not None:
-            n0 = len(raw)
+            raw = []
             h(text, m.start(), m.end(), raw, lex_devs)
-            for i in range(n0, len(raw)):
-                raw[i] += (cur_kind,)
+            for coords, label, syntax, bs, be in raw:
+                boxes.append(_box(coords, label, syntax, cur_kind, bs, be, len(boxes)))
             if not types or types[-1] is not _BOX:
                 types.append(_BOX)
                 tags.append((group_type.get(t, t), m.start()))
@@ -375,7 +401,8 @@ def _parse(text: str, g: Grammar) -> ParseResult:
             highest = order[k]
             spans.append((k, last_end, e, last_end, s, True))
             # boxes written before the missing open tag belong to this section
-            raw = [b[:5] + (k,) if b[5] is None and b[3] >= last_end else b for b in raw]
+            boxes = [_box(b.coords, b.label, b.syntax, k, b.start, b.end, b.index)
+                     if b.section is None and b.start >= last_end else b for b in boxes]
             last_end = e
         else:
             where = f"inside {g.open_tag(cur[0])}" if cur is not None else "outside any section"
@@ -395,7 +422,6 @@ def _parse(text: str, g: Grammar) -> ParseResult:
     error = None if ok else _describe_error(g, text, tags, idx, state)
 
     # ---- models (built without re-validation)
-    new, set_ = object.__new__, object.__setattr__
     sections = []
     answer = None
     for k, s, e, bs, be, closed in spans:
@@ -409,25 +435,31 @@ def _parse(text: str, g: Grammar) -> ParseResult:
         set_(sec, "__pydantic_extra__", None)
         set_(sec, "__pydantic_private__", None)
         sections.append(sec)
-    boxes = []
-    if raw:
-        for i, (coords, label, syntax, s, e, kind) in enumerate(raw):
-            b = new(Box)
-            set_(b, "__dict__", {"coords": coords, "label": label, "syntax": syntax, "section": kind,
-                                 "start": s, "end": e, "index": i})
-            set_(b, "__pydantic_fields_set__", _BOX_FIELDS)
-            set_(b, "__pydantic_extra__", None)
-            set_(b, "__pydantic_private__", None)
-            boxes.append(b)
     deviations = ()
     if devs or lex_devs:
         deviations = _deviations(text, sorted(lex_devs + devs, key=lambda d: d[2]))
-    output = fast_construct(GroundedOutput, text=text, sections=tuple(sections), boxes=tuple(boxes),
-                            answer=answer)
-    return fast_construct(ParseResult, ok=ok, grammar=g.name, output=output, error=error,
-                          deviations=deviations)
+    output = new(GroundedOutput)
+    set_(output, "__dict__", {"text": text, "sections": tuple(sections), "boxes": tuple(boxes),
+                              "answer": answer})
+    set_(output, "__pydantic_fields_set__", _OUTPUT_FIELDS)
+    set_(output, "__pydantic_extra__", None)
+    set_(output, "__pydantic_private__", None)
+    result = new(ParseResult)
+    set_(result, "__dict__", {"ok": ok, "grammar": g.name, "output": output, "error": error,
+                              "deviations": deviations})
+    set_(result, "__pydantic_fields_set__", _RESULT_FIELDS)
+    set_(result, "__pydantic_extra__", None)
+    set_(result, "__pydantic_private__", None)
+    return result
+
+
+def _box(coords, label, syntax, section, start, end, index) -> Box:
+    return fast_construct(Box, coords=coords, label=label, syntax=syntax, section=section,
+                          start=start, end=end, index=index)
 
 
 # Frozen models never change their fields-set, so one set per class is shared.
 _SECTION_FIELDS = set(Section.model_fields)
 _BOX_FIELDS = set(Box.model_fields)
+_OUTPUT_FIELDS = set(GroundedOutput.model_fields)
+_RESULT_FIELDS = set(ParseResult.model_fields)
