@@ -274,6 +274,29 @@ def _fast_regex(grammar: Grammar) -> str:
     return _compat("<(?:" + "|".join([tag_branch] + _TAGGED_BOXES) + ")|" + "|".join(_BOX_BRANCHES))
 
 
+def read_fast(m, spec, text: str) -> tuple:
+    """``(coords, label, syntax, start, end)`` of the one box of a fast branch's match ``m``.
+
+    ``spec`` is ``Scanner.fast[m.lastgroup]``: the syntax and the groups that
+    hold the box's span, its four numbers and its label.
+    """
+    syntax, sg, ng, lg = spec
+    g4 = m.group(ng, ng + 1, ng + 2, ng + 3)
+    try:
+        coords = int(g4[0]), int(g4[1]), int(g4[2]), int(g4[3])
+    except ValueError:  # decimals, or more digits than int() accepts
+        coords = tuple(map(_num, g4))
+    label = None
+    if lg is not None:
+        label = m.group(lg)
+        if label is not None:
+            label = label.strip() or None
+    elif syntax == "nested_list":
+        label = _label_before(text, m.start())
+    s, e = m.span(sg) if sg is not None else m.span()
+    return coords, label, syntax, s, e
+
+
 def _num4(g4) -> tuple:
     try:
         return int(g4[0]), int(g4[1]), int(g4[2]), int(g4[3])
@@ -315,20 +338,6 @@ class Scanner:
         self.closes = {f"{k.upper()}_CLOSE": k for k in grammar.sections}
         self.order = {k: i for i, k in enumerate(grammar.sections)}
 
-    def read_fast(self, m, spec, text: str, raw: list) -> None:
-        """Append the one box of a fast branch's match ``m``."""
-        syntax, sg, ng, lg = spec
-        coords = _num4(m.group(ng, ng + 1, ng + 2, ng + 3))
-        label = None
-        if lg is not None:
-            label = m.group(lg)
-            if label is not None:
-                label = label.strip() or None
-        elif syntax == "nested_list":
-            label = _label_before(text, m.start())
-        s, e = m.span(sg) if sg is not None else m.span()
-        raw.append((coords, label, syntax, s, e))
-
     def scan(self, text: str) -> tuple[list, list]:
         """Return ``(tokens, deviations)`` for ``text``."""
         tokens: list = []
@@ -340,9 +349,7 @@ class Scanner:
             s, e = m.span()
             spec = fast.get(t)
             if spec is not None:
-                boxes: list = []
-                self.read_fast(m, spec, text, boxes)
-                append((group_type[t], s, e, boxes))
+                append((group_type[t], s, e, [read_fast(m, spec, text)]))
                 continue
             h = handlers.get(t)
             if h is None:

@@ -30,7 +30,7 @@ from typing import Mapping, Optional, Union
 
 from gritkit.errors import GritSyntaxError
 from gritkit.grammar import END, Grammar, load_grammar
-from gritkit.lexer import Scanner, _label_before, _num4
+from gritkit.lexer import Scanner, read_fast
 from gritkit.models import (Box, Deviation, ErrorInfo, GroundedOutput, ParseResult, Section,
                             fast_construct)
 
@@ -330,20 +330,7 @@ def _parse(text: str, g: Grammar) -> ParseResult:
         spec = fast.get(t)
         if spec is not None:
             # one box whose numbers and label the regex captured (see lexer._FAST)
-            syntax, sg, ng, lg = spec
-            g4 = m.group(ng, ng + 1, ng + 2, ng + 3)
-            try:
-                coords = int(g4[0]), int(g4[1]), int(g4[2]), int(g4[3])
-            except ValueError:
-                coords = _num4(g4)
-            label = None
-            if lg is not None:
-                label = m.group(lg)
-                if label is not None:
-                    label = label.strip() or None
-            elif syntax == "nested_list":
-                label = _label_before(text, m.start())
-            bs, be = m.span(sg) if sg is not None else m.span()
+            coords, label, syntax, bs, be = read_fast(m, spec, text)
             b = new(Box)
             set_(b, "__dict__", {"coords": coords, "label": label, "syntax": syntax, "section": cur_kind,
                                  "start": bs, "end": be, "index": len(boxes)})
