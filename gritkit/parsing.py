@@ -310,14 +310,14 @@ def _accepts(g: Grammar, types: tuple) -> tuple[bool, int, int]:
 
 def _parse(text: str, g: Grammar) -> ParseResult:
     sc = _scanner(g)
-    handlers, group_type = sc.handlers, sc.group_type
+    handlers = sc.handlers
     opens, closes, order = sc.opens, sc.closes, sc.order
     boxes: list = []        # Box models, in reading order
     new, set_ = object.__new__, object.__setattr__
     lex_devs: list = []     # (code, message, offset)
     devs: list = []         # (code, message, offset), from recovery
     types: list = []        # token types, consecutive boxes collapsed (for the LALR run)
-    tags: list = []         # (type, offset) parallel to ``types``
+    offsets: list = []      # where each of ``types`` starts
     spans: list = []        # (kind, start, end, body_start, body_end, closed)
     cur = None              # open section: (kind, start, body_start)
     cur_kind = None         # its kind
@@ -340,7 +340,7 @@ def _parse(text: str, g: Grammar) -> ParseResult:
             boxes.append(b)
             if not types or types[-1] is not _BOX:
                 types.append(_BOX)
-                tags.append((group_type[t], m.start()))
+                offsets.append(bs)
             continue
         h = handlers.get(t)
         if h is not None:
@@ -350,11 +350,11 @@ def _parse(text: str, g: Grammar) -> ParseResult:
                 boxes.append(_box(coords, label, syntax, cur_kind, bs, be, len(boxes)))
             if not types or types[-1] is not _BOX:
                 types.append(_BOX)
-                tags.append((group_type.get(t, t), m.start()))
+                offsets.append(m.start())
             continue
         s, e = m.span()
         types.append(t)
-        tags.append((t, s))
+        offsets.append(s)
         k = opens.get(t)
         if k is not None:
             if cur is not None:
@@ -406,7 +406,7 @@ def _parse(text: str, g: Grammar) -> ParseResult:
                 devs.append(("missing_section", f"no {g.open_tag(k)} section", n))
 
     ok, idx, state = _accepts(g, tuple(types))
-    error = None if ok else _describe_error(g, text, tags, idx, state)
+    error = None if ok else _describe_error(g, text, list(zip(types, offsets)), idx, state)
 
     # ---- models (built without re-validation)
     sections = []
