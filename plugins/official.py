@@ -24,8 +24,15 @@ from ._common import RewardOptions
 
 #: GRIT's box regex: four non-negative integers separated by commas.
 OFFICIAL_BOX = re.compile(r"\b\d+,\s*\d+,\s*\d+,\s*\d+\b")
+#: The same matches, written to start with a digit so the regex engine can skip
+#: every other character quickly: ``\b`` before a digit means "not after a word
+#: character", which the lookbehind checks once the digit is read.
+_OFFICIAL_BOX_FAST = re.compile(r"\d(?<!\w\d)\d*,\s*\d+,\s*\d+,\s*\d+\b")
 _THINK_KEYS = ("<think>", "</think>", "<rethink>", "</rethink>")
 _NON_ALNUM = re.compile(r"[^a-zA-Z0-9\s]")
+#: ``len(_NON_ALNUM.sub(" ", body).split(" ")) > 1`` holds exactly when the body
+#: holds a space or a character that the substitution turns into one.
+_SPLITS_IN_TWO = re.compile(r" |[^a-zA-Z0-9\s]")
 _ANSWER = "<answer>"
 _RETHINK = "<rethink>"
 
@@ -94,7 +101,7 @@ def think_format_reward(result: ParseResult, sample: Sample,
             rest = rest.rsplit(key, 1)[1]
     if hits == len(_THINK_KEYS):
         body = text.rsplit("<think>", 1)[1].split("</think>", 1)[0].strip()
-        if len(body) > 1 and len(_NON_ALNUM.sub(" ", body).split(" ")) > 1:
+        if len(body) > 1 and _SPLITS_IN_TWO.search(body) is not None:
             hits += 1
     return hits / (len(_THINK_KEYS) + 1) * o.max_reward
 
@@ -152,7 +159,7 @@ def grounded_format_reward(result: ParseResult, sample: Sample,
     i = text.find(_RETHINK)
     if i < 0:
         return 0.0
-    n = len(OFFICIAL_BOX.findall(text, 0, i))
+    n = len(_OFFICIAL_BOX_FAST.findall(text, 0, i))
     reward = o.box_value if n else 0.0
     if sample.dataset in o._count_datasets and n == _official_int(sample.answer):
         reward += o.count_bonus

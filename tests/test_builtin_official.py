@@ -124,3 +124,30 @@ def test_official_terms_never_crash_on_odd_text():
         for fn in (answer_format_reward, think_format_reward, grounded_format_reward):
             value = fn(_r(text), Sample(answer="x", dataset="tallyqa"))
             assert isinstance(value, float)
+
+
+# The official terms use faster regexes than GRIT's code; they must agree exactly.
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PIECES = st.sampled_from(["1", "23", "456", ",", ", ", " ", "\n", "\t", "a", "é", "٣", "_", ".", "-", "x1",
+                           "(", ")", "[", "]", "\u00a0", "<think>", "</think>"])
+_SOUP = st.one_of(st.text(max_size=80), st.lists(_PIECES, max_size=40).map("".join))
+
+
+@settings(max_examples=500, deadline=None)
+@given(_SOUP)
+def test_fast_box_regex_finds_what_grits_regex_finds(text):
+    from gritkit.builtin.official import _OFFICIAL_BOX_FAST, OFFICIAL_BOX
+
+    assert _OFFICIAL_BOX_FAST.findall(text) == OFFICIAL_BOX.findall(text)
+    cut = len(text) // 2
+    assert _OFFICIAL_BOX_FAST.findall(text, 0, cut) == OFFICIAL_BOX.findall(text[:cut])
+
+
+@settings(max_examples=500, deadline=None)
+@given(_SOUP)
+def test_think_body_check_matches_grits_split(body):
+    from gritkit.builtin.official import _NON_ALNUM, _SPLITS_IN_TWO
+
+    assert (_SPLITS_IN_TWO.search(body) is not None) == (len(_NON_ALNUM.sub(" ", body).split(" ")) > 1)
