@@ -622,7 +622,7 @@ def _f(v: Optional[float]) -> str:
 def render_markdown(data: ReportData, stats, signs, checked: int, files: Sequence[Path],
                     many_boxes: int, whole_image: float, examples: int = 5) -> str:
     """The text of ``report.md``."""
-    out = [f"# Reward report", "", f"Source: `{data.source}` ({data.kind}, {len(data.rows)} completions"
+    out = ["# Reward report", "", f"Source: `{data.source}` ({data.kind}, {len(data.rows)} completions"
            + (f", steps {data.steps[0]}..{data.steps[-1]}" if data.steps else "") + ")", ""]
     if stats:
         out += ["## Rewards", "", "| reward | n | n/a | mean | std | min | max |",

@@ -363,6 +363,9 @@ def test_isolated_manager_is_active_then_restored(monkeypatch):
     monkeypatch.setenv("GRITKIT_LOAD_PLUGINS", "")
     reset_plugin_manager()
     outer = get_plugin_manager()
+    with isolated_plugin_manager(builtins=False) as tmp:
+        assert get_plugin_manager() is tmp
+    assert get_plugin_manager() is outer  # the previous manager is back
 
     def only_here(result, sample):
         return 1.0
@@ -374,6 +377,7 @@ def test_isolated_manager_is_active_then_restored(monkeypatch):
         with isolated_plugin_manager() as inner:
             assert get_plugin_manager() is inner and "only_here" not in inner.rewards.entries
         assert get_plugin_manager() is pm
+    assert get_plugin_manager() is not pm
     assert "only_here" not in get_plugin_manager().rewards.entries
     reset_plugin_manager()
 
