@@ -487,18 +487,7 @@ def error_text(exc: BaseException) -> str:
     return " ".join(ln for ln in lines if ln and not ln.startswith("record:"))
 
 
-def count_lines(path: Union[str, Path]) -> Optional[int]:
-    """The number of lines of a file (for a progress bar), or ``None`` if unknown."""
-    try:
-        with open(path, "rb") as fh:
-            n = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
-            fh.seek(0, 2)
-            if fh.tell():
-                fh.seek(-1, 2)
-                n += fh.read(1) != b"\n"
-            return n
-    except OSError:
-        return None
+
 
 
 @dataclass

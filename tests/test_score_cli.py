@@ -314,23 +314,31 @@ def test_example_plugin_pip_installed(tmp_path):
 
 
 def test_progress_bar_on_a_terminal_keeps_the_output(pm, tmp_path, config_file, capsys, monkeypatch):
+    import contextlib
+
+    import gritkit.commands._progress as progress
     import gritkit.commands.score as score_cmd
 
     data = write_jsonl(tmp_path / "in.jsonl", [{"output": GOOD}] * 50)
     monkeypatch.setattr(score_cmd, "PROGRESS_MIN_BYTES", 0)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     calls = []
-    real = score_cmd._progress
+    real = progress.progress_bar
 
-    def spy(args, console):
-        bar = real(args, console)
-        calls.append(bar)
-        return bar
+    @contextlib.contextmanager
+    def spy(total, description, *, enabled=None):
+        call = {"total": total, "enabled": enabled, "advanced": 0}
+        calls.append(call)
+        with real(total, description, enabled=enabled) as advance:
+            def counting(n=1):
+                call["advanced"] += n
+                advance(n)
+            yield counting
 
-    monkeypatch.setattr(score_cmd, "_progress", spy)
+    monkeypatch.setattr(progress, "progress_bar", spy)
     code, objs, _ = run_json(capsys, "score", data, "--config", str(config_file), "--json")
-    assert code == 0 and len(objs) == 50 and calls[0] is not None
-    assert calls[0][0].tasks[0].total == 50 and calls[0][0].tasks[0].completed == 50
+    assert code == 0 and len(objs) == 50
+    assert calls == [{"total": 50, "enabled": True, "advanced": 50}]
     calls.clear()
     run_json(capsys, "score", data, "--config", str(config_file), "--json", "--no-progress")
-    assert calls == [None]
+    assert calls[0]["enabled"] is False

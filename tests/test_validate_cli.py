@@ -125,3 +125,29 @@ def test_every_syntax_counted_right_on_real_world_outputs(tmp_path, capsys):
     assert [len(r["boxes"]) for r in rows] == [len(c.values[1]) for c in BOX_CASES]
     assert [[b["coords"] for b in r["boxes"]] for r in rows] == [
         [list(b[0]) for b in c.values[1]] for c in BOX_CASES]
+
+
+def test_progress_bar_on_a_terminal_for_large_files(tmp_path, capsys, monkeypatch):
+    import contextlib
+
+    import gritkit.commands._progress as progress
+    import gritkit.commands.validate as validate_cmd
+
+    p = tmp_path / "many.jsonl"
+    p.write_text((json.dumps({"output": GOOD}) + "\n") * 30)
+    monkeypatch.setattr(validate_cmd, "PROGRESS_MIN_BYTES", 0)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    calls = []
+
+    @contextlib.contextmanager
+    def spy(total, description, *, enabled=None):
+        calls.append([total, enabled, 0])
+
+        def advance(n=1):
+            calls[-1][2] += n
+        yield advance
+
+    monkeypatch.setattr(progress, "progress_bar", spy)
+    code, out, _ = run(["validate", str(p)], capsys)
+    assert code == 0 and out.strip() == "30 valid, 0 invalid"
+    assert calls == [[30, True, 30]]

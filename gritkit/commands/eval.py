@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 NAME = "eval"
 HELP = "accuracy, grounding IoU, matched IoU, F1@0.5 and format rates per dataset"
@@ -60,23 +59,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="count every record, also copies of the same dataset/image/question/answer")
 
 
-@contextlib.contextmanager
-def progress_bar(total: Optional[int], description: str, *, enabled: Optional[bool] = None
-                 ) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr (only when stderr is a terminal); yields ``advance(n)``."""
-    show = sys.stderr.isatty() if enabled is None else enabled
-    if not show:
-        yield lambda n=1: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=Console(stderr=True), transient=True) as prog:
-        task = prog.add_task(description, total=total)
-        yield lambda n=1: prog.advance(task, n)
-
-
 def _cell(group: dict[str, Any], key: str, pct: bool = False) -> str:
     v = group.get(key)
     if v is None:
@@ -109,7 +91,8 @@ def render_table(report, title: str = "") -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gritkit.evaluate import count_lines, evaluate, parse_field_renames
+    from gritkit.commands._progress import count_lines, progress_bar
+    from gritkit.evaluate import evaluate, parse_field_renames
 
     renames = parse_field_renames(args.field)
     config = args.config or args.preset

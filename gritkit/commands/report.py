@@ -57,7 +57,7 @@ def default_out(path: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gritkit.commands.eval import progress_bar
+    from gritkit.commands._progress import progress_bar
     from gritkit.report import load_report_data, write_report
 
     rewards = [r.strip() for r in args.rewards.split(",") if r.strip()] if args.rewards else None

@@ -253,24 +253,6 @@ class Summary:
         return f"{self.lines} lines, {scored} scored, {self.bad} bad; parse ok {rate} ({self.ok}/{scored})"
 
 
-def _progress(args, console):
-    if args.no_progress or args.path == "-" or not sys.stderr.isatty():
-        return None
-    try:
-        size = os.path.getsize(args.path)
-    except OSError:
-        return None
-    if size < PROGRESS_MIN_BYTES:
-        return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with open(args.path, "rb") as fh:
-        total = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
-    progress = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        console=console, transient=True)
-    return progress, progress.add_task("score", total=total)
-
-
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -292,19 +274,18 @@ def run(args: argparse.Namespace) -> int:
     out = None
     if write_json:
         out = open(args.out, "w", encoding="utf-8") if args.out and args.out != "-" else sys.stdout
-    bar = _progress(args, err)
+    from gritkit.commands._progress import count_lines, progress_bar
+
+    show = (not args.no_progress and args.path != "-" and sys.stderr.isatty()
+            and os.path.getsize(args.path) >= PROGRESS_MIN_BYTES)
     try:
-        if bar:
-            bar[0].start()
-        for obj in _scored(args, scorer):
-            summary.add(obj)
-            if out is not None:
-                out.write(json.dumps(obj, ensure_ascii=False) + "\n")
-            if bar:
-                bar[0].advance(bar[1])
+        with progress_bar(count_lines(args.path) if show else None, "scoring", enabled=show) as advance:
+            for obj in _scored(args, scorer):
+                summary.add(obj)
+                if out is not None:
+                    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+                advance(1)
     finally:
-        if bar:
-            bar[0].stop()
         if out is not None and out is not sys.stdout:
             out.close()
         elif out is not None:

@@ -22,6 +22,7 @@ HELP = "check model outputs against the grammar (JSON Lines, text, or stdin)"
 DESCRIPTION = __doc__
 
 _TXT = (".txt", ".text", ".md")
+PROGRESS_MIN_BYTES = 1 << 20  # a progress bar (on a terminal) for files from 1 MiB
 _JSONL = (".jsonl", ".ndjson", ".json")
 
 
@@ -136,9 +137,9 @@ def _records(path: str, fmt: str, field: str) -> Iterator[tuple[int, Optional[st
 
 
 def run(args) -> int:
+    from gritkit.commands._progress import count_lines, progress_bar
     from gritkit.errors import DataError, GrammarError
     from gritkit.grammar import load_grammar, parse_grammar_spec
-    from gritkit.parsing import try_parse
 
     tags = {}
     for item in args.tag:
@@ -154,30 +155,42 @@ def run(args) -> int:
     for path in args.paths:
         if path != "-" and not os.path.exists(path):
             raise DataError(f"No such file: {path!r}.")
+        if path != "-" and os.path.isdir(path):
+            raise DataError(f"{path!r} is a folder; expected a .jsonl or .txt file, or - for stdin.")
+        show = path != "-" and sys.stderr.isatty() and os.path.getsize(path) >= PROGRESS_MIN_BYTES
         try:
-            records = list(_records(path, args.format, args.field))
+            with progress_bar(count_lines(path) if show else None, "validating", enabled=show) as advance:
+                n_ok, n_bad = _validate(path, args, grammar, multi, out, advance, n_ok, n_bad)
         except OSError as exc:
             raise DataError(f"Cannot read {path!r}: {exc.strerror or exc}.") from exc
-        for index, text, problem in records:
-            if problem is not None:
-                n_bad += 1
-                if args.json:
-                    out.write(json.dumps(_bad_record(index, problem, path if multi else None)) + "\n")
-                elif not args.quiet:
-                    print(f"{path}:{index}: {problem}", file=out)
-                continue
-            r = try_parse(text, grammar)
-            if r.ok:
-                n_ok += 1
-            else:
-                n_bad += 1
-            if args.json:
-                out.write(json.dumps(result_record(index, r, path if multi else None),
-                                     ensure_ascii=False) + "\n")
-            elif not r.ok and not args.quiet:
-                e = r.error
-                print(f"{path}:{index}: line {e.line}, column {e.column}: {e.message}", file=out)
-                print(e.snippet, file=out)
     if not args.json:
         print(f"{n_ok} valid, {n_bad} invalid", file=out)
     return 0 if n_bad == 0 else 1
+
+
+def _validate(path, args, grammar, multi, out, advance, n_ok, n_bad) -> tuple[int, int]:
+    """Validate every record of one input; return the updated valid/invalid counts."""
+    from gritkit.parsing import try_parse
+
+    for index, text, problem in _records(path, args.format, args.field):
+        advance(1)
+        if problem is not None:
+            n_bad += 1
+            if args.json:
+                out.write(json.dumps(_bad_record(index, problem, path if multi else None)) + "\n")
+            elif not args.quiet:
+                print(f"{path}:{index}: {problem}", file=out)
+            continue
+        r = try_parse(text, grammar)
+        if r.ok:
+            n_ok += 1
+        else:
+            n_bad += 1
+        if args.json:
+            out.write(json.dumps(result_record(index, r, path if multi else None),
+                                 ensure_ascii=False) + "\n")
+        elif not r.ok and not args.quiet:
+            e = r.error
+            print(f"{path}:{index}: line {e.line}, column {e.column}: {e.message}", file=out)
+            print(e.snippet, file=out)
+    return n_ok, n_bad
