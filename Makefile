@@ -18,7 +18,7 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt examples/gritkit-example/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0 setuptools
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[train,judge,report,test]"
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e examples/gritkit-example
 	touch $(STAMP)

@@ -46,7 +46,10 @@ def check_loaded(cfg: RewardConfig) -> None:
 
 
 def as_data() -> dict:
-    import tomllib
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
 
     return tomllib.loads(TOML)
 
