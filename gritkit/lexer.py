@@ -297,13 +297,6 @@ def read_fast(m, spec, text: str) -> tuple:
     return coords, label, syntax, s, e
 
 
-def _num4(g4) -> tuple:
-    try:
-        return int(g4[0]), int(g4[1]), int(g4[2]), int(g4[3])
-    except ValueError:  # decimals, or more digits than int() accepts
-        return tuple(map(_num, g4))
-
-
 class Scanner:
     """The compiled scanner of one grammar.
 
