@@ -33,19 +33,29 @@ Number = Union[int, float]
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
-def fast_construct(cls, /, **fields):
-    """Build a model from values the caller guarantees are valid (no validation).
+_new = object.__new__
+_set = object.__setattr__
+
+
+def construct(cls, fields: dict, fields_set: Optional[set] = None):
+    """Build a model from a dict of values the caller guarantees are valid (no validation).
 
     This is what :meth:`pydantic.BaseModel.model_construct` does, minus its
-    per-call overhead; the parser uses it on the hot path.
+    per-call overhead; the parser uses it on the hot path. ``fields`` must hold
+    every field. ``fields_set`` may be one set shared by every instance of a
+    frozen model (nothing ever changes it); by default it is ``set(fields)``.
     """
-    obj = cls.__new__(cls)
-    _set = object.__setattr__
+    obj = _new(cls)
     _set(obj, "__dict__", fields)
-    _set(obj, "__pydantic_fields_set__", set(fields))
+    _set(obj, "__pydantic_fields_set__", set(fields) if fields_set is None else fields_set)
     _set(obj, "__pydantic_extra__", None)
     _set(obj, "__pydantic_private__", None)
     return obj
+
+
+def fast_construct(cls, /, **fields):
+    """:func:`construct` with the fields as keyword arguments."""
+    return construct(cls, fields)
 
 
 def _to_float(c) -> float:

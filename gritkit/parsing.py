@@ -32,7 +32,7 @@ from gritkit.errors import GritSyntaxError
 from gritkit.grammar import END, Grammar, load_grammar
 from gritkit.lexer import Scanner, read_fast
 from gritkit.models import (Box, Deviation, ErrorInfo, GroundedOutput, ParseResult, Section,
-                            fast_construct)
+                            construct, fast_construct)
 
 GrammarLike = Union[str, Grammar]
 
@@ -195,7 +195,6 @@ def snippet(text: str, offset: int, width: int = 72) -> str:
     le = text.find("\n", offset)
     if le == -1:
         le = len(text)
-    col = offset - ls
     lo = max(ls, offset - width // 2)
     hi = min(le, lo + width)
     lo = max(ls, min(lo, hi - width))
@@ -204,7 +203,6 @@ def snippet(text: str, offset: int, width: int = 72) -> str:
     prefix = "…" if lo > ls else ""
     suffix = "…" if hi < le else ""
     caret = " " * (len(prefix) + offset - lo) + "^"
-    del col
     return f"  {prefix}{src}{suffix}\n  {caret}"
 
 
@@ -316,7 +314,6 @@ def _parse(text: str, g: Grammar) -> ParseResult:
     handlers = sc.handlers
     opens, closes, order = sc.opens, sc.closes, sc.order
     boxes: list = []        # Box models, in reading order
-    new, set_ = object.__new__, object.__setattr__
     lex_devs: list = []     # (code, message, offset)
     devs: list = []         # (code, message, offset), from recovery
     types: list = []        # token types, consecutive boxes collapsed (for the LALR run)
@@ -334,13 +331,9 @@ def _parse(text: str, g: Grammar) -> ParseResult:
         if spec is not None:
             # one box whose numbers and label the regex captured (see lexer._FAST)
             coords, label, syntax, bs, be = read_fast(m, spec, text)
-            b = new(Box)
-            set_(b, "__dict__", {"coords": coords, "label": label, "syntax": syntax, "section": cur_kind,
-                                 "start": bs, "end": be, "index": len(boxes)})
-            set_(b, "__pydantic_fields_set__", _BOX_FIELDS)
-            set_(b, "__pydantic_extra__", None)
-            set_(b, "__pydantic_private__", None)
-            boxes.append(b)
+            boxes.append(construct(Box, {"coords": coords, "label": label, "syntax": syntax,
+                                         "section": cur_kind, "start": bs, "end": be,
+                                         "index": len(boxes)}, _BOX_FIELDS))
             if not types or types[-1] is not _BOX:
                 types.append(_BOX)
                 offsets.append(bs)
@@ -418,34 +411,21 @@ def _parse(text: str, g: Grammar) -> ParseResult:
         body = text[bs:be]
         if answer is None and k == "answer":
             answer = body.strip()
-        sec = new(Section)
-        set_(sec, "__dict__", {"kind": k, "start": s, "end": e, "body_start": bs, "body_end": be,
-                               "text": body, "closed": closed})
-        set_(sec, "__pydantic_fields_set__", _SECTION_FIELDS)
-        set_(sec, "__pydantic_extra__", None)
-        set_(sec, "__pydantic_private__", None)
-        sections.append(sec)
+        sections.append(construct(Section, {"kind": k, "start": s, "end": e, "body_start": bs,
+                                            "body_end": be, "text": body, "closed": closed},
+                                  _SECTION_FIELDS))
     deviations = ()
     if devs or lex_devs:
         deviations = _deviations(text, sorted(lex_devs + devs, key=lambda d: d[2]))
-    output = new(GroundedOutput)
-    set_(output, "__dict__", {"text": text, "sections": tuple(sections), "boxes": tuple(boxes),
-                              "answer": answer})
-    set_(output, "__pydantic_fields_set__", _OUTPUT_FIELDS)
-    set_(output, "__pydantic_extra__", None)
-    set_(output, "__pydantic_private__", None)
-    result = new(ParseResult)
-    set_(result, "__dict__", {"ok": ok, "grammar": g.name, "output": output, "error": error,
-                              "deviations": deviations})
-    set_(result, "__pydantic_fields_set__", _RESULT_FIELDS)
-    set_(result, "__pydantic_extra__", None)
-    set_(result, "__pydantic_private__", None)
-    return result
+    output = construct(GroundedOutput, {"text": text, "sections": tuple(sections),
+                                        "boxes": tuple(boxes), "answer": answer}, _OUTPUT_FIELDS)
+    return construct(ParseResult, {"ok": ok, "grammar": g.name, "output": output, "error": error,
+                                   "deviations": deviations}, _RESULT_FIELDS)
 
 
 def _box(coords, label, syntax, section, start, end, index) -> Box:
-    return fast_construct(Box, coords=coords, label=label, syntax=syntax, section=section,
-                          start=start, end=end, index=index)
+    return construct(Box, {"coords": coords, "label": label, "syntax": syntax, "section": section,
+                           "start": start, "end": end, "index": index}, _BOX_FIELDS)
 
 
 # Frozen models never change their fields-set, so one set per class is shared.
