@@ -102,19 +102,16 @@ class Grammar:
         return f"</{self.tags[kind]}>"
 
     def expected_names(self, state: int) -> tuple[str, ...]:
-        """Readable names of the tags (or end of text) the parser accepts in ``state``.
+        """Readable names of the tags (or end of text) the parser accepts in ``state`` (memoised).
 
         Text and boxes may stand anywhere in every grammar here, so they are
         never listed: the list says which tag was due.
         """
-        acts = self.states[state]
-        tags = [self.display[t] for t in acts if t in self.display and t not in BOX_SYNTAX]
-        return tuple(sorted(set(tags), key=lambda n: (n == "end of text", n)))
-
-    def expected_names_cached(self, state: int) -> tuple[str, ...]:
         names = self._expected.get(state)
         if names is None:
-            names = self._expected[state] = self.expected_names(state)
+            acts = self.states[state]
+            tags = {self.display[t] for t in acts if t in self.display and t not in BOX_SYNTAX}
+            names = self._expected[state] = tuple(sorted(tags, key=lambda n: (n == "end of text", n)))
         return names
 
     def accepts(self, types: list[str]) -> tuple[bool, int, int]:
@@ -196,8 +193,7 @@ def load_grammar(name: str = "grit", tags: Optional[Mapping[str, str]] = None) -
         GrammarError: unknown grammar, unknown section or invalid tag.
     """
     base, spec_tags = parse_grammar_spec(name)
-    merged = {**spec_tags, **_parse_tags(tags)}
-    return _load(base, tuple(sorted(_parse_tags(merged).items())))
+    return _load(base, tuple(sorted(_parse_tags({**spec_tags, **(tags or {})}).items())))
 
 
 @functools.lru_cache(maxsize=32)

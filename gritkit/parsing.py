@@ -285,7 +285,7 @@ def _describe_error(g: Grammar, text: str, tags: list, idx: int, state: int) -> 
         message = message.format(where=where)
     line, col = _line_col(text, offset)
     return fast_construct(ErrorInfo, line=line, column=col, offset=offset,
-                          message=f"{message}; {hint}", expected=g.expected_names_cached(state),
+                          message=f"{message}; {hint}", expected=g.expected_names(state),
                           label=label, snippet=snippet(text, offset))
 
 
