@@ -331,8 +331,8 @@ def _rep(n: Optional[int]) -> str:
 def _header(er: ExportedRules, to: str, max_free: Optional[int], tokens: Sequence[str], comment: str) -> str:
     from gritkit import __version__
 
-    bound = "no bound" if max_free is None else f"at most {max_free} characters between two '<', " \
-        f"at most {max_free} '<'"
+    bound = "no bound" if max_free is None else f"runs of at most {max_free} characters without '<', " \
+        f"at most {max_free} pieces that start at a '<'"
     lines = [f"{er.grammar.name} ({er.grammar.base}.lark), exported by gritkit {__version__}: "
              f"gritkit grammar export {er.grammar.name} --to {to}"
              + ("" if max_free is None else f" --max-free {max_free}"),

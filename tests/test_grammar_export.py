@@ -372,6 +372,6 @@ def test_cli_export_errors_say_how_to_fix():
 def test_generated_docs_example_is_current():
     doc = Path("docs/generation.md").read_text(encoding="utf-8")
     block = re.search(r"```lark\n(.*?)```", doc, re.S).group(1)
-    assert block == export_grammar("r1", to="lark", max_free=256), \
-        "docs/generation.md shows an old export; paste `gritkit grammar export r1 --to lark --max-free 256`"
+    assert block == export_grammar("r1", to="lark", max_free=64), \
+        "docs/generation.md shows an old export; paste `gritkit grammar export r1 --to lark --max-free 64`"
     json.dumps(block)
