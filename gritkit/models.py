@@ -23,7 +23,7 @@ import math
 from operator import attrgetter
 from typing import Any, ClassVar, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 SectionKind = Literal["think", "rethink", "answer"]
 BoxSyntax = Literal[
@@ -91,7 +91,8 @@ class _Lean:
     """The pydantic-style interface shared by the parse-result classes."""
 
     __slots__ = ()
-    _fields: ClassVar[tuple[str, ...]] = ()
+    _fields: ClassVar[tuple[str, ...]] = ()   # the fields, in order
+    _defaults: ClassVar[dict] = {}            # the optional fields' defaults
 
     def __init__(self, **data: Any) -> None:
         m = self._schema()(**{k: _plain(v) for k, v in data.items()})  # validates, as pydantic does
@@ -134,6 +135,20 @@ class _Lean:
     @classmethod
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict:
         return cls._schema().model_json_schema(*args, **kwargs)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any):
+        """As a field of a pydantic model: validated and serialised as the schema model."""
+        from pydantic_core import core_schema
+
+        def validate(value, validate_as_schema_model):
+            if isinstance(value, cls):
+                return value
+            return _lean(validate_as_schema_model(_plain(value)))
+
+        return core_schema.no_info_wrap_validator_function(
+            validate, handler.generate_schema(cls._schema()),
+            serialization=core_schema.plain_serializer_function_ser_schema(_serialize, info_arg=True))
 
     def model_dump(self, **kwargs: Any) -> dict:
         if any(k not in _NO_EFFECT or v != _NO_EFFECT[k] for k, v in kwargs.items()):
@@ -204,6 +219,10 @@ def _plain(v):
     return v
 
 
+def _serialize(v, info):
+    return v.model_dump(mode=info.mode) if isinstance(v, _Lean) else v
+
+
 def _pydantic(v):
     if isinstance(v, _Lean):
         return v._pydantic()
@@ -254,6 +273,7 @@ class Box(_Lean):
 
     __slots__ = ("_coords", "_label", "_syntax", "_section", "_start", "_end", "_index")
     _fields = ("coords", "label", "syntax", "section", "start", "end", "index")
+    _defaults = {"label": None, "section": None, "index": 0}
 
     coords: tuple[Number, Number, Number, Number]
     label: Optional[str]
@@ -287,6 +307,7 @@ class Section(_Lean):
 
     __slots__ = ("_kind", "_start", "_end", "_body_start", "_body_end", "_text", "_closed")
     _fields = ("kind", "start", "end", "body_start", "body_end", "text", "closed")
+    _defaults = {"closed": True}
 
     kind: SectionKind
     start: int
@@ -323,6 +344,7 @@ class ErrorInfo(_Lean):
 
     __slots__ = ("_line", "_column", "_offset", "_message", "_expected", "_label", "_snippet")
     _fields = ("line", "column", "offset", "message", "expected", "label", "snippet")
+    _defaults = {"expected": (), "label": "", "snippet": ""}
 
     line: int
     column: int
@@ -347,6 +369,7 @@ class GroundedOutput(_Lean):
 
     __slots__ = ("_text", "_sections", "_boxes", "_answer")
     _fields = ("text", "sections", "boxes", "answer")
+    _defaults = {"sections": (), "boxes": (), "answer": None}
 
     text: str
     sections: tuple[Section, ...]
@@ -393,6 +416,7 @@ class ParseResult(_Lean):
 
     __slots__ = ("_ok", "_grammar", "_output", "_error", "_deviations")
     _fields = ("ok", "grammar", "output", "error", "deviations")
+    _defaults = {"error": None, "deviations": ()}
 
     ok: bool
     grammar: str
@@ -433,70 +457,22 @@ _LEAN_OF: dict = {}  # schema model class -> lean class
 
 
 def _schemas() -> dict:
-    """The pydantic models behind the lean classes (built once, on first use)."""
+    """The pydantic models behind the lean classes (built once, on first use).
+
+    Each has the lean class's name, fields, annotations (nested results as the
+    pydantic models) and defaults (``_defaults``), and is frozen with
+    ``extra="forbid"``, as the results were before they became lean.
+    """
     if _SCHEMAS:
         return _SCHEMAS
-
-    class _S:  # a namespace, so the models are named Box, Section, ... in schemas and errors
-        class Box(BaseModel):
-            model_config = _FROZEN
-            coords: tuple[Number, Number, Number, Number]
-            label: Optional[str] = None
-            syntax: BoxSyntax
-            section: Optional[SectionKind] = None
-            start: int
-            end: int
-            index: int = 0
-
-        class Section(BaseModel):
-            model_config = _FROZEN
-            kind: SectionKind
-            start: int
-            end: int
-            body_start: int
-            body_end: int
-            text: str
-            closed: bool = True
-
-        class Deviation(BaseModel):
-            model_config = _FROZEN
-            code: str
-            message: str
-            offset: int
-            line: int
-            column: int
-
-        class ErrorInfo(BaseModel):
-            model_config = _FROZEN
-            line: int
-            column: int
-            offset: int
-            message: str
-            expected: tuple[str, ...] = ()
-            label: str = ""
-            snippet: str = ""
-
-        class GroundedOutput(BaseModel):
-            model_config = _FROZEN
-            text: str
-            sections: tuple[_S.Section, ...] = ()
-            boxes: tuple[_S.Box, ...] = ()
-            answer: Optional[str] = None
-
-        class ParseResult(BaseModel):
-            model_config = _FROZEN
-            ok: bool
-            grammar: str
-            output: _S.GroundedOutput
-            error: Optional[_S.ErrorInfo] = None
-            deviations: tuple[_S.Deviation, ...] = ()
-
-    for name in _LEAN:
-        model = getattr(_S, name)
-        model.__doc__ = _LEAN[name].__doc__
-        model.model_rebuild(_types_namespace={"_S": _S})
-        _SCHEMAS[name] = model
-        _LEAN_OF[model] = _LEAN[name]
+    namespace = dict(globals())
+    for name, cls in _LEAN.items():
+        fields = {f: (eval(cls.__annotations__[f], namespace), cls._defaults.get(f, ...))
+                  for f in cls._fields}
+        model = create_model(name, __config__=_FROZEN, __doc__=cls.__doc__, __module__=__name__,
+                             **fields)
+        namespace[name] = _SCHEMAS[name] = model  # later annotations name this model
+        _LEAN_OF[model] = cls
     return _SCHEMAS
 
 
