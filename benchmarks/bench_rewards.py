@@ -51,6 +51,7 @@ from corpus import make_corpus  # noqa: E402
 from gritkit.compose import Composer  # noqa: E402
 from gritkit.config import load_preset  # noqa: E402
 from gritkit.parsing import clear_cache  # noqa: E402
+from gritkit.records import RecordReader  # noqa: E402
 
 TERMS = ("answer_format", "think_format", "grounded_format", "repetition", "bleu")
 TARGET = 0.5
@@ -124,11 +125,11 @@ def gritkit_composer() -> Composer:
 
 
 def gritkit_scores(composer: Composer, records: list[dict], chunk: int = 256) -> list:
-    config = composer.config
+    reader = RecordReader.from_config(composer.config)
     out = []
     for start in range(0, len(records), chunk):
         part = records[start:start + chunk]
-        samples = [config.make_sample(r) for r in part]
+        samples = [reader.sample(r) for r in part]
         out.extend(composer.score_many([r["output"] for r in part], samples, offset=start))
     return out
 
@@ -191,7 +192,8 @@ def main(argv=None) -> int:
     print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}, {pinned}")
     print(f"gritkit components: {', '.join(composer.names)}")
 
-    samples = [composer.config.make_sample(r) for r in records]
+    reader = RecordReader.from_config(composer.config)
+    samples = [reader.sample(r) for r in records]
     texts = [r["output"] for r in records]
     best = best_of(args.repeat, port=lambda: [port_terms(r) for r in records],
                    kit=lambda: gritkit_scores(composer, records),
@@ -208,7 +210,7 @@ def main(argv=None) -> int:
 
     parsed: list = []
     stages = best_of(args.repeat, parse=lambda: parsed.__setitem__(slice(None), [composer.parse(t) for t in texts]),
-                     samples=lambda: [composer.config.make_sample(r) for r in records],
+                     samples=lambda: [reader.sample(r) for r in records],
                      rewards=lambda: composer.score_many(parsed, samples))
     us = {name: 1e6 * t / len(records) for name, (t, _) in stages.items()}
     print(f"where gritkit's time goes, per completion: parse {us['parse']:.0f} us, building samples "

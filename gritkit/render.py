@@ -579,7 +579,9 @@ def render_file(path: Union[str, Path], *, images: Union[str, Path], out: Union[
         ConfigError: the config or box format is wrong.
     """
     from gritkit.config import RewardConfig
-    from gritkit.evaluate import ensure_dir, error_text, read_jsonl, rename_fields
+    from gritkit.evaluate import ensure_dir, error_text
+    from gritkit.io import read_records
+    from gritkit.records import RecordReader
 
     outdir = ensure_dir(out)
     image_root = Path(images)
@@ -596,12 +598,13 @@ def render_file(path: Union[str, Path], *, images: Union[str, Path], out: Union[
 
         get_plugin_manager().get_box_format(box_format)
     wanted = None if records is None else set(records)
+    reader = RecordReader.from_config(cfg, renames=renames, box_format=box_format)
     from gritkit.parsing import try_parse
 
     done: list[RenderedRecord] = []
     seen: set[int] = set()
     n_read = 0
-    for index, record, problem in read_jsonl(path):
+    for index, record, problem in ((ln.index, ln.record, ln.problem) for ln in read_records(path)):
         n_read += 1
         if wanted is not None and index not in wanted:
             continue
@@ -612,9 +615,7 @@ def render_file(path: Union[str, Path], *, images: Union[str, Path], out: Union[
             done.append(RenderedRecord(index=index, message=f"{path}: line {index + 1}: {problem}"))
             continue
         try:
-            record = rename_fields(record, renames or {})
-            text = cfg.columns.text_of(record)
-            sample = cfg.make_sample(record, box_format=box_format, index=index)
+            text, sample = reader.read(record)
         except Exception as exc:  # DataError and friends: this record only
             done.append(RenderedRecord(index=index, message=f"{path}: line {index + 1}: {error_text(exc)}"))
             continue

@@ -131,47 +131,28 @@ def _num(v: Any) -> Optional[float]:
 
 # --------------------------------------------------------------------------- reading
 def message_text(value: Any) -> Optional[str]:
-    """The text of a completion or prompt as TRL logs it.
+    """The text of a logged completion (a string, a message or a list of messages), or ``None``.
 
-    Accepts a string, a chat message (``{"role", "content"}``), a list of
-    messages, or content parts (``{"type": "text", "text": ...}``); images are
-    left out. Returns ``None`` for anything else.
-
-    Example:
-        >>> message_text([{"role": "assistant", "content": "<think>a</think>"}])
-        '<think>a</think>'
-        >>> message_text({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Q"}]})
-        'Q'
+    >>> message_text([{"role": "assistant", "content": "<think>a</think>"}])
+    '<think>a</think>'
     """
-    if value is None:
+    from gritkit.records import completion_text
+
+    if not isinstance(value, (str, Mapping, list, tuple)) and not hasattr(value, "tolist"):
         return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        if "content" in value:
-            return message_text(value["content"])
-        if value.get("type") == "text":
-            return str(value.get("text", ""))
-        return None
-    if isinstance(value, (list, tuple)):
-        parts = [message_text(v) for v in value]
-        parts = [p for p in parts if p is not None]
-        return "".join(parts) if parts else None
-    if hasattr(value, "tolist"):  # numpy arrays from pandas/pyarrow
-        return message_text(value.tolist())
-    return None
+    return completion_text(value)
 
 
 def _read_jsonl(path: Path, problems: list[str]) -> list[tuple[int, Optional[dict]]]:
-    from gritkit.evaluate import read_jsonl
+    from gritkit.io import read_records
 
     out = []
-    for i, obj, problem in read_jsonl(path):
-        if problem:
-            if not problem.startswith("blank line"):
-                problems.append(f"{path}: line {i + 1}: {problem}; line skipped")
+    for line in read_records(path):
+        if line.error:
+            if not line.problem.startswith("blank line"):
+                problems.append(f"{path}: line {line.line}: {line.problem}; line skipped")
             continue
-        out.append((i, obj))
+        out.append((line.index, line.record))
     return out
 
 

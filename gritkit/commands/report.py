@@ -36,8 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--outputs", metavar="FILE",
                    help="for a scored file: the outputs file it scored (joined on 'record'), "
                         "to check the outputs for reward-hacking signs")
-    p.add_argument("--field", default="output", metavar="NAME",
-                   help="field holding the output text in JSON Lines (default: output)")
+    p.add_argument("--text-column", default="output", metavar="NAME",
+                   help="the column holding the output text in JSON Lines (default: output); "
+                        "unlike --field elsewhere, this is not a rename")
     p.add_argument("--rewards", metavar="A,B",
                    help="for parquet logs: the reward columns (default: every numeric column that "
                         "is not step, advantage or another bookkeeping column)")
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from gritkit.report import load_report_data, write_report
 
     rewards = [r.strip() for r in args.rewards.split(",") if r.strip()] if args.rewards else None
-    data = load_report_data(args.path, outputs=args.outputs, field_name=args.field, rewards=rewards)
+    data = load_report_data(args.path, outputs=args.outputs, field_name=args.text_column, rewards=rewards)
     out = Path(args.out) if args.out else default_out(args.path)
     with progress_bar(len(data.rows), "checking outputs") as advance:
         summary = write_report(data, out, many_boxes=args.many_boxes, whole_image=args.whole_image,
