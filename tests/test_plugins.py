@@ -409,3 +409,34 @@ def test_bare_hook_function_is_a_plugin():
     pm = GritPluginManager()
     pm.add_plugin(register_rewards, name="bare_plugin")
     assert pm.rewards.get("bare").plugin == "bare_plugin"
+
+
+@pytest.mark.parametrize("source, shown", [
+    # the failing line of the plugin's own code, and the function it was in
+    ("import os\n\ndef setup():\n    return {}['missing_key']\n\nsetup()\n",
+     ["Traceback (most recent call last):", "line 4, in setup", "return {}['missing_key']", "KeyError"]),
+    # a syntax error: the line and a caret
+    ("x = 1\ndef f(:\n    pass\n", ["line 2", "def f(:", "^", "SyntaxError"]),
+])
+def test_import_failure_message_shows_the_traceback_it_promises(tmp_path, source, shown):
+    path = tmp_path / "broken_where.py"
+    path.write_text(source)
+    with pytest.raises(PluginError) as info:
+        manager_from_environment({"GRITKIT_LOAD_PLUGINS": "", "GRITKIT_PLUGINS": str(path)})
+    message = str(info.value)
+    assert "broken_where.py" in message and "traceback above shows where" in message
+    for text in shown:
+        assert text in message, (text, message)
+    assert "importlib" not in message   # only the plugin's own frames
+    assert message.index(shown[1]) < message.index("Fix the error")
+
+
+def test_local_plugin_whose_hook_raises_shows_where(tmp_path):
+    path = tmp_path / "hook_raises.py"
+    path.write_text("import gritkit\n\n@gritkit.hookimpl\ndef register_rewards(register):\n"
+                    "    raise RuntimeError('no model here')\n")
+    with pytest.raises(PluginError) as info:
+        manager_from_environment({"GRITKIT_LOAD_PLUGINS": "", "GRITKIT_PLUGINS": str(path)})
+    message = str(info.value)
+    assert "line 5, in register_rewards" in message and "raise RuntimeError('no model here')" in message
+    assert "pluggy" not in message
