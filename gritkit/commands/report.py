@@ -44,8 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "is not step, advantage or another bookkeeping column)")
     p.add_argument("--many-boxes", type=int, default=10, metavar="N",
                    help="flag outputs with more than N boxes (default 10)")
-    p.add_argument("--whole-image", type=float, default=0.9, metavar="SHARE",
-                   help="flag boxes covering at least this share of the image (default 0.9)")
+    p.add_argument("--whole-image", type=float, default=0.95, metavar="SHARE",
+                   help="flag boxes covering at least this share of the image (default 0.95, "
+                        "the box_in_image reward's; see gritkit.boxes)")
     p.add_argument("--grammar", default="grit", help="grammar the outputs are parsed with (default grit)")
     p.add_argument("--no-plots", action="store_true", help="write report.md only (no matplotlib)")
 
