@@ -22,7 +22,6 @@ A value that is not a finite number is treated the same way.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import math
 import os
@@ -30,7 +29,7 @@ import pickle
 import threading
 import warnings
 from collections.abc import Sequence
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from pydantic import BaseModel
 
@@ -38,6 +37,9 @@ from gritkit.config import SKIP, RewardConfig, RewardSpec, gate_order, load_conf
 from gritkit.errors import ConfigError, GrammarError, RewardError
 from gritkit.models import ParseResult, Sample, fast_construct
 from gritkit.plugins import use_plugin_manager
+
+if TYPE_CHECKING:  # pragma: no cover
+    import asyncio
 
 
 class RewardWarning(UserWarning):
@@ -84,7 +86,9 @@ _LOOP_PID: Optional[int] = None
 _LOOP_LOCK = threading.Lock()
 
 
-def _background_loop() -> asyncio.AbstractEventLoop:
+def _background_loop() -> "asyncio.AbstractEventLoop":
+    import asyncio
+
     global _LOOP, _LOOP_PID
     with _LOOP_LOCK:
         if _LOOP is None or _LOOP_PID != os.getpid() or _LOOP.is_closed():
@@ -108,6 +112,8 @@ def run_coroutine(coro):
     >>> run_coroutine(two())
     2
     """
+    import asyncio
+
     loop = _background_loop()
     try:
         running = asyncio.get_running_loop()
@@ -348,6 +354,8 @@ class RewardComponent:
                        offset: Union[int, Sequence[int]] = 0,
                        gate_values: Optional[list] = None) -> list[Optional[float]]:
         """Score a prepared batch of an ``async`` reward, its calls run concurrently."""
+        import asyncio
+
         if not self.is_async:
             return self.compute(results, samples, offset=offset, gate_values=gate_values)
         out, active = self._active(len(results), gate_values)
@@ -448,6 +456,12 @@ class Composer:
     def _build(self, spec: RewardSpec, pm, built: dict[str, RewardComponent]) -> RewardComponent:
         info = pm.get_reward(spec.name)
         options = info.make_options(spec.options)
+        fmt = getattr(options, "box_format", None)
+        if isinstance(fmt, str):
+            try:
+                pm.get_box_format(fmt)  # an unknown convention fails now, not on the first box
+            except ConfigError as exc:
+                raise ConfigError(f"Invalid option box_format: {exc}") from None
         reason = info.check(options) if info.check is not None else None
         skip_reason = None
         if reason:
@@ -581,6 +595,8 @@ class Composer:
                      for c in pending]
 
             async def gather():
+                import asyncio
+
                 return await asyncio.gather(*coros)
 
             for c, got in zip(pending, run_coroutine(gather())):

@@ -240,51 +240,48 @@ class Summary:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from gritkit.commands._output import Output
     from gritkit.config import load_config, load_preset
     from gritkit.errors import ConfigError
+    from gritkit.plugins import get_plugin_manager
+    from gritkit.records import parse_field_renames
 
     config = load_preset(args.preset) if args.preset else load_config(args.config)
     if args.path != "-" and not os.path.isfile(args.path):
         raise ConfigError(f"The input file {args.path!r} does not exist (looked at {os.path.abspath(args.path)}).")
-    from gritkit.plugins import get_plugin_manager
-    from gritkit.records import parse_field_renames
-
     renames = parse_field_renames(args.field)
     if args.box_format is not None:
         get_plugin_manager().get_box_format(args.box_format)  # unknown name: ConfigError, exit 2
+    write_json = args.json or args.out
+    out = Output(args.out, [args.path]) if write_json else None  # refuses --out onto the input, exit 2
     scorer = _Scorer(config, renames, args.box_format)
-    err = Console(stderr=True)
     for notice in scorer.composer.notices:
-        err.print(f"[yellow]note:[/yellow] {notice}", highlight=False)
+        print(f"note: {notice}", file=sys.stderr)
 
     summary = Summary(scorer.names, scorer.composer.weights)
-    write_json = args.json or args.out
-    out = None
-    if write_json:
-        out = open(args.out, "w", encoding="utf-8") if args.out and args.out != "-" else sys.stdout
     from gritkit.commands._progress import count_lines, progress_bar
 
     show = (not args.no_progress and args.path != "-" and sys.stderr.isatty()
             and os.path.getsize(args.path) >= PROGRESS_MIN_BYTES)
-    try:
-        with progress_bar(count_lines(args.path) if show else None, "scoring", enabled=show) as advance:
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    with progress_bar(count_lines(args.path) if show else None, "scoring", enabled=show) as advance:
+        if out is None:
             for obj in _scored(args, scorer):
                 summary.add(obj)
-                if out is not None:
-                    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
                 advance(1)
-    finally:
-        if out is not None and out is not sys.stdout:
-            out.close()
-        elif out is not None:
-            out.flush()
+        else:
+            with out:
+                for obj in _scored(args, scorer):
+                    summary.add(obj)
+                    out.write(dumps(obj) + "\n")
+                    advance(1)
     if not args.json:
+        from rich.console import Console
+
         console = Console(highlight=False)
         console.print(summary.table())
         console.print(summary.line())
     if summary.bad:
-        err.print(f"{summary.bad} of {summary.lines} lines could not be scored; "
-                  "their objects carry an \"error\".", highlight=False)
+        print(f"{summary.bad} of {summary.lines} lines could not be scored; their objects carry an \"error\".",
+              file=sys.stderr)
     return 1 if summary.bad else 0
