@@ -301,11 +301,13 @@ def generate(records: Iterable[dict], *, model, processor, images: Optional[Path
         raise ConfigError(f"temperature must be >= 0 (0: greedy), got {temperature}.")
     constraint = None
     if constrained:
-        from gritkit.export import GrammarConstraint
-
+        if top_p < 1.0:
+            raise ConfigError("Constrained decoding needs top_p = 1 (nucleus sampling before the grammar mask "
+                              "could leave no allowed token); drop --top-p.")
         constraint = GrammarConstraint(processor, grammar=grammar, backend=constrained_backend,
                                        max_free=max_free, max_new_tokens=max_new_tokens,
-                                       eos_ids=_eos_ids(model, getattr(processor, "tokenizer", processor)))
+                                       eos_ids=_eos_ids(model, getattr(processor, "tokenizer", processor)),
+                                       vocab_size=_vocab_size(model))
     batcher = _Batcher(model, processor, images=images, max_new_tokens=max_new_tokens,
                        temperature=temperature, prompt_suffix=prompt_suffix, constraint=constraint, top_p=top_p)
     yield from _run(_jobs(records, num_samples, skip), batcher, num_samples=num_samples,
@@ -382,6 +384,221 @@ def _generate_batch(batcher: _Batcher, pending: list, num_samples: int, seed: in
             rows.extend(_generate_batch(batcher, [item], num_samples, seed))
         return rows
     return [_row(j, out, num_samples) for j, out in zip(jobs, outputs)]
+
+
+# --------------------------------------------------------------------------- constrained decoding
+
+def _vocab_size(model) -> Optional[int]:
+    emb = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    weight = getattr(emb, "weight", None)
+    return int(weight.shape[0]) if weight is not None else None
+
+
+class GrammarConstraint:
+    """A grammar compiled for one tokenizer; makes a logits processor per batch.
+
+    The grammar is :func:`gritkit.export.export_grammar`'s (EBNF for xgrammar;
+    Lark with the tags as tokens where the tokenizer has them for llguidance),
+    bounded by ``max_free`` (default :func:`gritkit.export.max_free_for_budget`).
+    Each processor also forces the closing tags when the token budget is about
+    to run out (:func:`gritkit.export.shortest_closing`), so constrained outputs
+    are complete within ``max_new_tokens``.
+
+    Attributes:
+        seconds, tokens: time spent masking and the tokens masked, over all
+            batches (the cost per token of constrained decoding).
+        forced: tokens that were forced to close an output in time.
+    """
+
+    def __init__(self, processor, *, grammar: str = "grit", backend: str = "xgrammar",
+                 max_free: Optional[int] = None, max_new_tokens: int = 256,
+                 eos_ids: Sequence[int] = (), vocab_size: Optional[int] = None):
+        from gritkit.export import exported_rules, max_free_for_budget
+
+        if backend not in CONSTRAINED_BACKENDS:
+            from gritkit.errors import unknown_name_message
+
+            raise ConfigError(unknown_name_message("constrained backend", backend, CONSTRAINED_BACKENDS))
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+        self.backend = backend
+        self.rules = exported_rules(grammar)
+        self.max_free = max_free if max_free is not None else max_free_for_budget(max_new_tokens)
+        self.eos_ids = list(eos_ids)
+        self.vocab_size = vocab_size or len(self.tokenizer)
+        self.seconds = 0.0
+        self.tokens = 0
+        self.forced = 0
+        self._tag_tokens: dict[str, list[int]] = {}
+        self._compile()
+
+    def _compile(self) -> None:
+        from gritkit.export import export_grammar, tags_as_tokens
+
+        try:
+            if self.backend == "xgrammar":
+                import xgrammar as xgr
+            else:
+                import llguidance  # noqa: F401
+                import llguidance.hf
+                import llguidance.torch  # noqa: F401
+        except ImportError as exc:
+            raise ConfigError(f"Constrained decoding with {self.backend} needs it installed: "
+                              "pip install 'gritkit[generate]'.") from exc
+        if self.backend == "xgrammar":
+            info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.vocab_size,
+                                                      stop_token_ids=self.eos_ids or None)
+            text = export_grammar(self.rules.grammar, to="ebnf", max_free=self.max_free)
+            self.compiled = xgr.GrammarCompiler(info, cache_enabled=False).compile_grammar(text)
+        else:
+            self.lltok = llguidance.hf.from_tokenizer(self.tokenizer, n_vocab=self.vocab_size,
+                                                      eos_token=self.eos_ids or None)
+            tokens = tags_as_tokens(self.tokenizer, self.rules.grammar)
+            self.lark = export_grammar(self.rules.grammar, to="lark", max_free=self.max_free,
+                                       tags_as_tokens=tokens)
+            probe = llguidance.LLMatcher(self.lltok, self.lark, log_level=0)
+            if probe.is_error():
+                raise ConfigError(f"llguidance rejected the exported grammar: {probe.get_error()}")
+        added = self.tokenizer.get_added_vocab()
+        for tag in self.rules.tags.values():
+            self._tag_tokens[tag] = [added[tag]] if tag in added else \
+                self.tokenizer.encode(tag, add_special_tokens=False)
+        self.longest_closing = sum(len(t) for t in self._tag_tokens.values())
+
+    def matcher(self):
+        if self.backend == "xgrammar":
+            import xgrammar as xgr
+
+            return xgr.GrammarMatcher(self.compiled)
+        import llguidance
+
+        return llguidance.LLMatcher(self.lltok, self.lark, log_level=0)
+
+    def closing_tokens(self, text: str) -> Optional[list[int]]:
+        """The tokens of the fewest tags that complete ``text`` (``None``: none can)."""
+        from gritkit.export import shortest_closing
+
+        tags = shortest_closing(text, self.rules.grammar)
+        if tags is None:
+            return None
+        return [t for tag in tags for t in self._tag_tokens[tag]]
+
+    def logits_processor(self, batch: int, max_new_tokens: int):
+        return _GrammarLogitsProcessor(self, batch, max_new_tokens)
+
+
+def _make_processor_class():
+    from transformers import LogitsProcessor
+
+    class GrammarLogitsProcessor(LogitsProcessor):
+        """Masks each row's logits with its grammar matcher; forces closing tags at the end of the budget."""
+
+        def __init__(self, constraint: GrammarConstraint, batch: int, max_new_tokens: int):
+            import torch
+
+            self.c = constraint
+            self.matchers = [constraint.matcher() for _ in range(batch)]
+            self.texts = [""] * batch
+            self.done = [False] * batch
+            self.queues: list[list[int]] = [[] for _ in range(batch)]
+            self.step = 0
+            self.max_new_tokens = max_new_tokens
+            if constraint.backend == "xgrammar":
+                import xgrammar as xgr
+
+                self.bitmask = xgr.allocate_token_bitmask(batch, constraint.vocab_size)
+            else:
+                import llguidance.torch
+
+                self.bitmask = llguidance.torch.allocate_token_bitmask(batch, constraint.vocab_size)
+            self._torch = torch
+
+        def _accept(self, i: int, token: int) -> None:
+            if token in self.c.eos_ids:
+                self.done[i] = True
+                return
+            m = self.matchers[i]
+            ok = m.accept_token(token) if self.c.backend == "xgrammar" else m.consume_token(token)
+            if not ok:  # pragma: no cover - the mask allowed it; a library bug
+                raise RuntimeError(f"{self.c.backend} refused token {token} that its own mask allowed")
+            self.texts[i] += self.c.tokenizer.decode([token], skip_special_tokens=False)
+
+        def _fill(self, i: int) -> None:
+            m = self.matchers[i]
+            if self.c.backend == "xgrammar":
+                m.fill_next_token_bitmask(self.bitmask, i)
+            else:
+                import llguidance.torch
+
+                llguidance.torch.fill_next_token_bitmask(m, self.bitmask, i)
+
+        def _allowed(self, i: int, token: int) -> bool:
+            word = int(self.bitmask[i, token // 32])
+            return bool((word >> (token % 32)) & 1)
+
+        def __call__(self, input_ids, scores):
+            import time
+
+            t0 = time.perf_counter()
+            torch = self._torch
+            if self.step:
+                for i in range(len(self.matchers)):
+                    if not self.done[i]:
+                        self._accept(i, int(input_ids[i, -1]))
+            remaining = self.max_new_tokens - self.step
+            self.step += 1
+            forced: dict[int, int] = {}
+            for i in range(len(self.matchers)):
+                if self.done[i]:
+                    self.bitmask[i].fill_(-1)
+                    continue
+                self._fill(i)
+                queue = self.queues[i]
+                if not queue and remaining <= self.c.longest_closing:
+                    closing = self.c.closing_tokens(self.texts[i])
+                    if closing and len(closing) >= remaining:
+                        queue.extend(closing)  # from here on, close: one forced token a step
+                if queue and self._allowed(i, queue[0]):
+                    forced[i] = queue.pop(0)
+                elif queue:  # pragma: no cover - the grammar always lets a tag follow free text
+                    queue.clear()
+            vocab = scores.shape[-1]
+            if scores.device.type == "cuda" and self.c.backend == "xgrammar":
+                import xgrammar as xgr
+
+                xgr.apply_token_bitmask_inplace(scores, self.bitmask.to(scores.device))
+            else:
+                cpu = scores if scores.device.type == "cpu" else scores.to("cpu")
+                if self.c.backend == "xgrammar":
+                    import xgrammar as xgr
+
+                    xgr.apply_token_bitmask_inplace(cpu, self.bitmask)
+                else:
+                    import llguidance.torch
+
+                    llguidance.torch.apply_token_bitmask_inplace(cpu, self.bitmask)
+                if cpu is not scores:
+                    scores.copy_(cpu.to(scores.device))
+            for i, tok in forced.items():
+                keep = scores[i, tok].clone()
+                scores[i].fill_(float("-inf"))
+                scores[i, tok] = keep if torch.isfinite(keep) else 0.0
+                self.c.forced += 1
+            del vocab
+            self.c.tokens += sum(1 for d in self.done if not d)
+            self.c.seconds += time.perf_counter() - t0
+            return scores
+
+    return GrammarLogitsProcessor
+
+
+_PROCESSOR_CLASS = None
+
+
+def _GrammarLogitsProcessor(constraint: GrammarConstraint, batch: int, max_new_tokens: int):
+    global _PROCESSOR_CLASS
+    if _PROCESSOR_CLASS is None:
+        _PROCESSOR_CLASS = _make_processor_class()
+    return _PROCESSOR_CLASS(constraint, batch, max_new_tokens)
 
 
 # --------------------------------------------------------------------------- files, resuming
