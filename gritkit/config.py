@@ -28,6 +28,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -671,13 +672,27 @@ def load_preset(name: str) -> RewardConfig:
     return _validate(_read_toml(text, source), source)
 
 
+def plain_data(value: Any) -> Any:
+    """Any ``Mapping`` / non-string ``Sequence`` (OmegaConf's ``DictConfig`` / ``ListConfig``) as dicts and lists.
+
+    >>> plain_data((1, {"a": (2, "x")}))
+    [1, {'a': [2, 'x']}]
+    """
+    if isinstance(value, Mapping):
+        return {k: plain_data(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray)):
+        return [plain_data(v) for v in value]
+    return value
+
+
 def load_config(source: Union[str, os.PathLike, dict, RewardConfig]) -> RewardConfig:
     """Load a reward config.
 
     Args:
         source: a preset name (``"grit"``, ``"grit-official"``, ``"r1"``), the path
             of a ``.toml``/``.yaml``/``.yml``/``.json`` file or of a ``.py`` file
-            defining ``CONFIG``, a dict, or a :class:`RewardConfig` (returned as is).
+            defining ``CONFIG``, a dict or any other ``Mapping`` (OmegaConf's
+            ``DictConfig`` included), or a :class:`RewardConfig` (returned as is).
 
     Returns:
         The validated config.
@@ -693,8 +708,8 @@ def load_config(source: Union[str, os.PathLike, dict, RewardConfig]) -> RewardCo
     """
     if isinstance(source, RewardConfig):
         return source
-    if isinstance(source, dict):
-        return _validate(source, None)
+    if isinstance(source, Mapping):  # a dict, or e.g. an OmegaConf DictConfig from a trainer's YAML
+        return _validate(plain_data(source), None)
     if not isinstance(source, (str, os.PathLike)):
         raise ConfigError(f"load_config() takes a preset name, a path, a dict or a RewardConfig, "
                           f"not a {type(source).__name__}.")
