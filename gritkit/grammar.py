@@ -91,7 +91,7 @@ class Grammar:
     end_state: int = 0
     may_end_open: frozenset[str] = frozenset()
     box_terminal: str = "JSON_BOX"
-    accept_cache: dict = field(default_factory=dict, repr=False)
+    plans: dict = field(default_factory=dict, repr=False)  # gritkit.parsing._plan memo
     _expected: dict = field(default_factory=dict, repr=False)
     error_kinds: dict = field(default_factory=dict, repr=False)
 
