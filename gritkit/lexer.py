@@ -36,8 +36,15 @@ _NUM = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")  # ASCII digits only, as in box_synt
 _INNER_LIST = re.compile(r"\[([^\[\]]*)\]")
 _WORD_BACKWARDS = re.compile(r"[\w\-]*")
 _LABEL_START = re.compile(r"[A-Za-z_]")
-_JSON_KEY = re.compile(
-    r"""["']?\b(?:bbox_2d|bbox)\b["']?\s*:\s*(\[\s*\[[^{}]*?\]\s*\]|\[[^\[\]{}]*\])""")
+# A bbox key, then its value: a list of lists up to the first "]]" (``\[\s*\[[^{}]*?\]\s*\]``)
+# or a flat list (``\[[^\[\]{}]*\]``). _json_values finds the "]]" by bisection over
+# all of them, since a regex search for each key would read to the end of the
+# object whenever a "[[" is never closed (quadratic in the number of keys).
+_JSON_KEY = re.compile(r"""["']?\b(?:bbox_2d|bbox)\b["']?\s*:\s*(?=\[)""")
+_NESTED_OPEN = re.compile(r"\[\s*\[")
+_FLAT_VALUE = re.compile(r"\[[^\[\]{}]*\]")
+_DOUBLE_CLOSE_AT = re.compile(r"\](?=\s*\])")
+_DOUBLE_CLOSE = re.compile(r"\]\s*\]")
 _JSON_LABEL = re.compile(r"""["']?\blabel\b["']?\s*:\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
 _QWEN_REF = re.compile(r"<\|object_ref_start\|>([^<]*)<\|object_ref_end\|>")
 _INTERN_REF = re.compile(r"<ref>([^<]*)</ref>")
@@ -48,8 +55,6 @@ _WS = re.compile(r"\s")
 # several times faster than int() (box numbers are most of a parse's work).
 _INT = {str(i): i for i in range(4096)}
 
-RawBox = tuple  # (coords, label, syntax, start, end)
-Dev = tuple     # (code, message, offset)
 
 
 def _num(s: str):
@@ -157,9 +162,38 @@ def _h_nested(text, s, e, boxes, devs):
     _lists(text[s:e], s, _label_before(text, s), "nested_list", boxes, devs)
 
 
+def _json_values(body: str) -> list[tuple[int, int, str]]:
+    """``(key_start, value_start, value)`` of each bbox key of a JSON object, in order."""
+    out = []
+    closes = None  # where each "]" followed by "]" stands, found once
+    pos = 0
+    while True:
+        k = _JSON_KEY.search(body, pos)
+        if k is None:
+            return out
+        vs = k.end()
+        end = None
+        nested = _NESTED_OPEN.match(body, vs)
+        if nested is not None:
+            if closes is None:
+                closes = [c.start() for c in _DOUBLE_CLOSE_AT.finditer(body)]
+            j = bisect.bisect_left(closes, nested.end())
+            if j < len(closes):
+                end = _DOUBLE_CLOSE.match(body, closes[j]).end()
+        if end is None:
+            flat = _FLAT_VALUE.match(body, vs)
+            if flat is not None:
+                end = flat.end()
+        if end is None:  # no value here: look again from the next character
+            pos = k.start() + 1
+            continue
+        out.append((k.start(), vs, body[vs:end]))
+        pos = end
+
+
 def _h_json(text, s, e, boxes, devs):
     body = text[s:e]
-    keys = list(_JSON_KEY.finditer(body))
+    keys = _json_values(body)
     labels = [(m.start(), m.group(1) if m.group(1) is not None else m.group(2))
               for m in _JSON_LABEL.finditer(body)]
 
@@ -180,10 +214,9 @@ def _h_json(text, s, e, boxes, devs):
             return labels[j - 1][1]
         return labels[j][1]
 
-    for i, k in enumerate(keys):
-        value = k.group(1)
-        label = _clean_label(label_for(i, k.start()))
-        vs = s + k.start(1)
+    for i, (key_start, value_start, value) in enumerate(keys):
+        label = _clean_label(label_for(i, key_start))
+        vs = s + value_start
         if value[1:].lstrip().startswith("["):
             _lists(value[1:-1], vs + 1, label, "json", boxes, devs)
         else:
@@ -268,7 +301,7 @@ _BOX_BRANCHES = [
     r"\{(?:"
     rf"(?P<JSON_1>\s*{_KEY}{_L4}\s*(?:,\s*{_LABEL}\s*)?\}})"
     rf"|(?P<JSON_2>\s*{_LABEL}\s*,\s*{_KEY}{_L4}\s*\}})"
-    r"|(?P<JSON_BOX>[^{}]*?[\"']?\b(?:bbox_2d|bbox)\b[\"']?\s*:\s*\[[^{}]*+\}))",
+    r"|(?P<JSON_BOX>(?=[^{}]*?[\"']?\b(?:bbox_2d|bbox)\b[\"']?\s*:\s*\[)[^{}]*+\}))",
     r"\[(?:"
     rf"(?P<NESTED_1>\s*{_L4}\s*\])"
     rf"|(?P<NESTED_LIST_BOX>\s*+{_SQ}(?:{_S}{_SQ})*+\s*+\])"

@@ -8,10 +8,14 @@ machine is in docs/performance.md (benchmarks/bench_parse.py prints it).
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from gritkit.lexer import _json_values
 from gritkit.parsing import MAX_DEVIATIONS, clear_cache, try_parse
 
 SMALL = 40_000  # characters
@@ -29,6 +33,14 @@ UNITS = {
     "thousands runs": "1,000,000,000 ",
     "labelled nested lists": "cup[[1, 2, 3, 4]]",
 }
+# (before, unit, after): texts inside one JSON object, closed or never closed
+FRAMED = {
+    "unclosed nested bbox values": ("{", '"bbox_2d": [[1, ', "}"),
+    "bbox keys and labels": ("{", '"bbox_2d": [1, 2, 3, 4], "label": "a", ', "}"),
+    "unclosed labels": ("{", '"bbox": [1, 2, 3, 4], "label": "a', "}"),
+    "a brace never closed, many keys": ("{", '"bbox": [1, ', ""),
+    "a brace never closed, many boxes": ("{", '"bbox": [1, 2, 3, 4], ', ""),
+}
 
 
 def _cpu(text: str) -> float:
@@ -41,16 +53,34 @@ def _cpu(text: str) -> float:
     return best
 
 
-def _text(unit: str, size: int) -> str:
+def _text(name: str, size: int) -> str:
+    if name in FRAMED:
+        before, unit, after = FRAMED[name]
+        return before + unit * (size // len(unit)) + after
+    unit = UNITS[name]
     return unit * (size // len(unit))
 
 
-@pytest.mark.parametrize("name", list(UNITS))
+@pytest.mark.parametrize("name", list(UNITS) + list(FRAMED))
 def test_cost_grows_linearly(name):
-    small, big = _text(UNITS[name], SMALL), _text(UNITS[name], SMALL * FACTOR)
+    small, big = _text(name, SMALL), _text(name, SMALL * FACTOR)
     _cpu(small)  # warm up: grammar, plans, memory
     t_small, t_big = _cpu(small), _cpu(big)
     assert t_big < 20 * max(t_small, 2e-3), f"{name}: {t_small:.4f} s -> {t_big:.4f} s for {FACTOR}x the text"
+
+
+# The JSON value regex the scanner used to run once per key (quadratic when "[[" is never
+# closed); _json_values must find exactly what its finditer found.
+OLD_JSON_KEY = re.compile(r"""["']?\b(?:bbox_2d|bbox)\b["']?\s*:\s*(\[\s*\[[^{}]*?\]\s*\]|\[[^\[\]{}]*\])""")
+JSON_PIECES = ['"bbox_2d"', "'bbox'", "bbox", "bbox_2d_x", ": ", ":", " ", "[", "]", "[[", "]]", "] ]", ",",
+               "1", "2.5", '"label": "a"', "x", '"', "'"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(JSON_PIECES), max_size=40).map("".join))
+def test_json_values_are_what_the_old_regex_found(body):
+    old = [(m.start(), m.start(1), m.group(1)) for m in OLD_JSON_KEY.finditer(body)]
+    assert _json_values(body) == old
 
 
 def test_json_object_with_many_keys_and_labels_is_linear():
@@ -96,3 +126,16 @@ def test_columns_on_one_long_line_are_exact():
     for d in r.deviations:
         assert d.line == text.count("\n", 0, d.offset) + 1
         assert d.column == d.offset - text.rfind("\n", 0, d.offset)
+
+
+OLD_JSON_BOX = re.compile(r"""\{[^{}]*?["']?\b(?:bbox_2d|bbox)\b["']?\s*:\s*\[[^{}]*\}""")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(JSON_PIECES + ["{", "}", "{ ", "} "]), max_size=40).map("".join))
+def test_the_json_box_terminal_matches_what_it_matched_before(text):
+    """box_syntax.lark's JSON_BOX finds its key by a lookahead now (linear); same matches."""
+    from gritkit.grammar import load_grammar
+
+    new = re.compile(dict(load_grammar("grit").terminals)["JSON_BOX"])
+    assert [m.span() for m in new.finditer(text)] == [m.span() for m in OLD_JSON_BOX.finditer(text)]
