@@ -45,6 +45,7 @@ import os
 import pkgutil
 import re
 import sys
+import contextvars
 import threading
 import traceback
 import warnings
@@ -659,20 +660,27 @@ def manager_from_environment(environ: Optional[dict[str, str]] = None) -> GritPl
 
 _LOCK = threading.RLock()
 _CACHED: Optional[GritPluginManager] = None
-_OVERRIDES: list[GritPluginManager] = []
+# The one way code reaches "the" plugin manager: this context variable, set by
+# use_plugin_manager() (isolated_plugin_manager, a Composer given its own manager),
+# else the shared manager built from the environment.
+_CURRENT: contextvars.ContextVar[Optional[GritPluginManager]] = contextvars.ContextVar(
+    "gritkit_plugin_manager", default=None)
 
 
 def get_plugin_manager() -> GritPluginManager:
-    """The shared plugin manager, built on first use and cached.
+    """The current plugin manager: the one :func:`use_plugin_manager` made current, else
+    the shared one, built from the environment on first use and cached.
 
-    Inside :func:`isolated_plugin_manager` it is the isolated one.
+    Inside :func:`isolated_plugin_manager` it is the isolated one; while a
+    :class:`~gritkit.compose.Composer` given its own manager scores, it is that one.
 
     >>> get_plugin_manager() is get_plugin_manager()
     True
     """
     global _CACHED
-    if _OVERRIDES:
-        return _OVERRIDES[-1]
+    current = _CURRENT.get()
+    if current is not None:
+        return current
     pm = _CACHED
     if pm is not None:
         return pm
@@ -710,10 +718,23 @@ def isolated_plugin_manager(builtins: bool = True, entry_points: Union[bool, Ite
     ['always_one']
     """
     pm = build_plugin_manager(builtins=builtins, entry_points=entry_points, plugins=plugins)
-    with _LOCK:
-        _OVERRIDES.append(pm)
+    with use_plugin_manager(pm):
+        yield pm
+
+
+@contextmanager
+def use_plugin_manager(pm: Optional[GritPluginManager]) -> Iterator[Optional[GritPluginManager]]:
+    """Make ``pm`` the current plugin manager in this context while the block runs.
+
+    It is a context variable: other threads keep theirs, and coroutines and
+    ``asyncio.to_thread`` calls started inside the block see ``pm``. ``None``
+    changes nothing.
+    """
+    if pm is None:
+        yield get_plugin_manager()
+        return
+    token = _CURRENT.set(pm)
     try:
         yield pm
     finally:
-        with _LOCK:
-            _OVERRIDES.remove(pm)
+        _CURRENT.reset(token)

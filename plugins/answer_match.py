@@ -296,5 +296,5 @@ def answer_match_reward(result: ParseResult, sample: Sample,
 
 @hookimpl
 def register_rewards(register) -> None:
-    register(answer_match_reward, name="answer_match", options=AnswerMatchOptions,
+    register(answer_match_reward, name="answer_match", requires=("answer",), options=AnswerMatchOptions,
              description="normalised answer match: yes/no, multiple choice, numbers, math-verify; hack-resistant")

@@ -524,5 +524,5 @@ async def judge_reward(result: ParseResult, sample: Sample, options: Optional[Ju
 
 @hookimpl
 def register_rewards(register) -> None:
-    register(judge_reward, name="judge", options=JudgeOptions, check=check,
+    register(judge_reward, name="judge", requires=("answer",), options=JudgeOptions, check=check,
              description="LLM judge via an OpenAI-compatible endpoint with GRIT's prompt; cached, retried, bounded")
