@@ -286,6 +286,8 @@ def _value_range(im: Image.Image) -> tuple[float, float]:
     if im.mode.startswith("I;16"):
         return 0.0, 65535.0
     lo, hi = im.getextrema()
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # a float image holding inf or NaN
+        return 0.0, 1.0
     nominal = ((0.0, 1.0), (0.0, 255.0), (0.0, 65535.0)) if im.mode == "F" else ((0.0, 255.0), (0.0, 65535.0))
     for a, b in nominal:
         if lo >= a and hi <= b:
