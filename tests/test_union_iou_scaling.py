@@ -80,6 +80,8 @@ def boxes(draw, max_size=25):
 @given(boxes(), boxes())
 def test_same_values_as_the_quadratic_reference(pred, gt):
     assert union_iou(pred, gt) == reference_union_iou(pred, gt)
+    # one list passed as both sides
+    assert union_iou(pred, pred) == reference_union_iou(pred, pred)
 
 
 @settings(max_examples=150, deadline=None)
