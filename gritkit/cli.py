@@ -41,9 +41,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_stdout() -> None:
+    # After a closed pipe, point stdout at /dev/null so the interpreter's final flush
+    # does not print "Exception ignored ... BrokenPipeError".
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - no real stdout
+        pass
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from gritkit.commands._output import robust_std_streams
     from gritkit.errors import GritError
 
+    robust_std_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -63,10 +75,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except GritError as exc:
         print(f"gritkit {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:
+    except BrokenPipeError:  # the reader went away (`| head`): end quietly
+        _quiet_stdout()
         return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"gritkit {args.command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -43,6 +43,14 @@ class Line(NamedTuple):
         """The 1-based line number."""
         return self.index + 1
 
+    @property
+    def problem(self) -> str:
+        """:attr:`error` without its ``line N:`` prefix (``""`` for a good line)."""
+        if not self.error:
+            return ""
+        prefix = f"line {self.index + 1}: "
+        return self.error[len(prefix):] if self.error.startswith(prefix) else self.error
+
 
 def parse_line(raw: Union[bytes, str], index: int = 0) -> Line:
     """Turn one raw line (without its newline) into a :class:`Line`.
@@ -122,3 +130,29 @@ def _read_stream(stream: IO) -> Iterator[Line]:
             raw = raw[:-1] if raw.endswith("\n") else raw
         yield parse_line(raw, index)
         index += 1
+
+
+def read_records(source: Source) -> Iterator[Line]:
+    """:func:`read_jsonl` for commands: a file that cannot be opened or read is a
+    :class:`~gritkit.errors.DataError` that names it and says what to check.
+
+    Errors while writing output are never reported here: the reading stops at the
+    file, so a closed pipe or a full disk downstream cannot pass for a read error.
+    """
+    from gritkit.errors import DataError
+
+    name = "standard input" if isinstance(source, str) and source == "-" else (
+        os.fspath(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "the input"))
+    it = read_jsonl(source)
+    while True:
+        try:
+            line = next(it)
+        except StopIteration:
+            return
+        except IsADirectoryError:
+            raise DataError(f"Cannot read {name}: it is a folder; expected a JSON Lines file "
+                            "(one JSON object per line).") from None
+        except OSError as exc:
+            raise DataError(f"Cannot read {name}: {exc.strerror or exc}.\n"
+                            "Check the path; expected a JSON Lines file (one JSON object per line).") from exc
+        yield line

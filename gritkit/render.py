@@ -77,8 +77,6 @@ FONT_SIZE = 14
 LINE_WIDTH = 3
 GT_LINE_WIDTH = 2
 DASH = 8
-MAX_DUPLICATE_CHECK = 500
-"""Above this many boxes, boxes are not checked for duplicates (that check is quadratic)."""
 MAX_LABELS = 300
 """Number labels are drawn for the first this many boxes (every box is still outlined)."""
 MAX_OUTPUT_LINES = 120
@@ -292,37 +290,28 @@ _BOX_REF = re.compile(r"\bbox (\d+)\b")
 
 
 def _drawn_boxes(result, sample, size: tuple[int, int], box_format: Optional[str]) -> list[DrawnBox]:
-    """Every box of ``result`` in original pixels, with why it fails ``box_in_image`` (if it does).
+    """Every box of ``result`` in original pixels, with the :mod:`gritkit.boxes` verdict
+    (the ``box_in_image`` reward's) when it fails one.
 
-    Boxes are checked one section at a time, so re-citing a ``<think>`` box in
+    Duplicates are judged within a section, so re-citing a ``<think>`` box in
     ``<rethink>`` (GRIT's design) is not called a duplicate on the picture.
     """
-    from gritkit.builtin.box_in_image import BoxInImageOptions, check_boxes
+    from gritkit.boxes import check_boxes
     from gritkit.models import ImageSize
 
     if sample.image_size is None:
         sample = sample.model_copy(update={"image_size": ImageSize(width=size[0], height=size[1])})
     boxes = result.boxes
-    many = len(boxes) > MAX_DUPLICATE_CHECK  # the duplicate check is quadratic: skipped when many
-    by_section: dict[Optional[str], list[int]] = {}
-    for i, b in enumerate(boxes):
-        by_section.setdefault(b.section, []).append(i)
-    checks: dict[int, Any] = {}
     try:
-        for section, indices in by_section.items():
-            options = BoxInImageOptions(box_format=box_format, sections=(section or "outside",),
-                                        duplicate_iou=None if many else 0.95)
-            for k, c in enumerate(check_boxes(result, sample, options)):
-                # box_in_image numbers the checked boxes from 0; the picture numbers all from 1.
-                note = _BOX_REF.sub(lambda m: f"[{indices[int(m.group(1))] + 1}]", c.reason or "")
-                checks[indices[k]] = (c.pixels, note)
+        verdicts = check_boxes(boxes, sample, box_format=box_format)
     except Exception as exc:  # an unknown convention: say so on every box
         return [DrawnBox(i + 1, b.section, None, f"not drawn: {exc}") for i, b in enumerate(boxes)]
     out = []
-    for i, b in enumerate(boxes):
-        pixels, note = checks[i]
-        px = tuple(float(v) for v in pixels) if pixels is not None else None
-        if px is not None and not all(math.isfinite(v) for v in px):
+    for i, (b, v) in enumerate(zip(boxes, verdicts)):
+        # gritkit.boxes names boxes by Box.index (from 0); the picture numbers them from 1.
+        note = _BOX_REF.sub(lambda m: f"[{int(m.group(1)) + 1}]", v.reason or "")
+        px = tuple(float(c) for c in v.pixels) if v.pixels is not None else None
+        if px is not None and not all(math.isfinite(c) for c in px):
             px = None
         if px is None and note:
             note = f"not drawn: {note}"
@@ -579,7 +568,9 @@ def render_file(path: Union[str, Path], *, images: Union[str, Path], out: Union[
         ConfigError: the config or box format is wrong.
     """
     from gritkit.config import RewardConfig
-    from gritkit.evaluate import ensure_dir, error_text, read_jsonl, rename_fields
+    from gritkit.evaluate import ensure_dir, error_text
+    from gritkit.io import read_records
+    from gritkit.records import RecordReader
 
     outdir = ensure_dir(out)
     image_root = Path(images)
@@ -596,12 +587,13 @@ def render_file(path: Union[str, Path], *, images: Union[str, Path], out: Union[
 
         get_plugin_manager().get_box_format(box_format)
     wanted = None if records is None else set(records)
+    reader = RecordReader.from_config(cfg, renames=renames, box_format=box_format)
     from gritkit.parsing import try_parse
 
     done: list[RenderedRecord] = []
     seen: set[int] = set()
     n_read = 0
-    for index, record, problem in read_jsonl(path):
+    for index, record, problem in ((ln.index, ln.record, ln.problem) for ln in read_records(path)):
         n_read += 1
         if wanted is not None and index not in wanted:
             continue
@@ -612,9 +604,7 @@ def render_file(path: Union[str, Path], *, images: Union[str, Path], out: Union[
             done.append(RenderedRecord(index=index, message=f"{path}: line {index + 1}: {problem}"))
             continue
         try:
-            record = rename_fields(record, renames or {})
-            text = cfg.columns.text_of(record)
-            sample = cfg.make_sample(record, box_format=box_format, index=index)
+            text, sample = reader.read(record)
         except Exception as exc:  # DataError and friends: this record only
             done.append(RenderedRecord(index=index, message=f"{path}: line {index + 1}: {error_text(exc)}"))
             continue

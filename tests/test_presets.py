@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gritkit.compose import Composer
-from gritkit.config import ColumnMap, list_presets, load_preset
+from gritkit.records import ColumnMap
+from gritkit.config import list_presets, load_preset
 from gritkit.plugins import isolated_plugin_manager
 
 EX1 = ("<think>\nThere are six zebras in the picture. The coordinates for the zebras are as follows:\n"

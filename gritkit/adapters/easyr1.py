@@ -37,9 +37,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Optional
 
-from gritkit.adapters._common import parse_ground_truth, to_plain
-from gritkit.adapters.verl import score_record
+from gritkit.adapters.verl import score_records
 from gritkit.errors import DataError
+from gritkit.records import parse_ground_truth, to_plain
 
 __all__ = ["compute_score", "compute_score_one", "main", "REWARD_NAME", "REWARD_TYPE"]
 
@@ -81,15 +81,20 @@ def compute_score_one(reward_input: Mapping[str, Any], *, config: Any = None, pr
         ...                   config={"rewards": [{"name": "answer_match"}]})
         {'overall': 1.0, 'answer_match': 1.0}
     """
+    where = _where(reward_input, index)
+    return score_records([reward_input.get("response")], [_record(reward_input)], config=config, preset=preset,
+                         model_family=model_family, box_format=box_format, min_pixels=min_pixels,
+                         max_pixels=max_pixels, columns=columns, none_value=none_value, total_key="overall",
+                         where=where)[0]
+
+
+def _where(reward_input: Any, index: Optional[int]) -> str:
     where = "the EasyR1 reward input" + (f" {index}" if index is not None else "")
     if not isinstance(reward_input, Mapping):
         raise DataError(
             f"{where} is a {type(reward_input).__name__}; expected a dict with 'response', 'response_length' "
             f"and 'ground_truth'.\n{_CALL_STYLE_FIX}")
-    return score_record(reward_input.get("response"), _record(reward_input), config=config, preset=preset,
-                        model_family=model_family, box_format=box_format, min_pixels=min_pixels,
-                        max_pixels=max_pixels, columns=columns, none_value=none_value, total_key="overall",
-                        where=where)
+    return where
 
 
 def compute_score(reward_inputs: Any, *, config: Any = None, preset: Any = None, model_family: Any = None,
@@ -121,10 +126,12 @@ def compute_score(reward_inputs: Any, *, config: Any = None, preset: Any = None,
         raise DataError(
             "EasyR1 passed one dict to the batch reward function gritkit.adapters.easyr1:compute_score.\n"
             + _CALL_STYLE_FIX)
-    return [compute_score_one(item, config=config, preset=preset, model_family=model_family,
-                              box_format=box_format, min_pixels=min_pixels, max_pixels=max_pixels,
-                              columns=columns, none_value=none_value, index=i)
-            for i, item in enumerate(reward_inputs)]
+    inputs = list(reward_inputs)
+    where = [_where(item, i) for i, item in enumerate(inputs)]
+    return score_records([item.get("response") for item in inputs], [_record(item) for item in inputs],
+                         config=config, preset=preset, model_family=model_family, box_format=box_format,
+                         min_pixels=min_pixels, max_pixels=max_pixels, columns=columns,
+                         none_value=none_value, total_key="overall", where=where)
 
 
 main = compute_score

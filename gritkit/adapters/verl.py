@@ -46,12 +46,11 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
-from gritkit.adapters._common import (box_format_for, build_sample, cached_composer, clean_text, column_map,
-                                      finite_or_none, normalize_family, parse_ground_truth, to_plain)
-from gritkit.config import plain_data
+from gritkit.adapters._common import box_format_for, cached_composer, normalize_family
 from gritkit.errors import DataError
+from gritkit.records import RecordReader, clean_text, finite_or_none, parse_ground_truth, to_plain
 
-__all__ = ["compute_score", "score_record", "DEFAULT_CONFIG_ENV", "NAN_NONE_VALUE_WARNING"]
+__all__ = ["compute_score", "score_record", "score_records", "DEFAULT_CONFIG_ENV", "NAN_NONE_VALUE_WARNING"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,20 +77,25 @@ def _warn_nan_none_value(none_value: float) -> None:
 def _settings(config: Any, preset: Any, model_family: Any) -> tuple[Any, Optional[str]]:
     source = config or preset or os.environ.get(DEFAULT_CONFIG_ENV) or "grit"
     if isinstance(source, (Mapping, Sequence)) and not isinstance(source, str):
-        source = plain_data(source)  # an OmegaConf DictConfig from verl's / EasyR1's YAML
+        source = to_plain(source)  # an OmegaConf DictConfig from verl's / EasyR1's YAML
     family = normalize_family(model_family or os.environ.get("GRITKIT_MODEL_FAMILY"))
     return source, (box_format_for(family) if family else None)
 
 
-def score_record(text: Any, record: Mapping[str, Any], *, config: Any = None, preset: Any = None,
-                 model_family: Any = None, box_format: Optional[str] = None, min_pixels: Any = None,
-                 max_pixels: Any = None, columns: Any = None, none_value: float = 0.0,
-                 total_key: str = "score", where: str = "") -> dict[str, float]:
-    """Score one response against one row (column name → value); the shared core of verl and EasyR1.
+def score_records(texts: Sequence[Any], records: Sequence[Mapping[str, Any]], *, config: Any = None,
+                  preset: Any = None, model_family: Any = None, box_format: Optional[str] = None,
+                  min_pixels: Any = None, max_pixels: Any = None, columns: Any = None,
+                  none_value: float = 0.0, total_key: str = "score",
+                  where: Union[str, Sequence[str]] = "") -> list[dict[str, float]]:
+    """Score responses against their rows in one batch; the shared core of verl and EasyR1.
+
+    The rows become samples through :class:`gritkit.records.RecordReader`, and the
+    whole batch is scored by one :meth:`gritkit.compose.Composer.values` call (each
+    reward once per response, batched rewards once, async ones concurrently).
 
     Args:
-        text: the decoded response (anything; garbage scores the floor).
-        record: the row in GRIT's schema (or as ``columns`` maps it).
+        texts: the decoded responses (anything; garbage scores the floor).
+        records: the rows in GRIT's schema (or as ``columns`` maps them).
         config, preset: the reward config; default ``$GRITKIT_CONFIG``, else ``"grit"``.
         model_family, box_format, min_pixels, max_pixels: the coordinate frame, as in
             :func:`gritkit.adapters.trl.to_trl` (also from ``$GRITKIT_MODEL_FAMILY`` /
@@ -103,30 +107,41 @@ def score_record(text: Any, record: Mapping[str, Any], *, config: Any = None, pr
             and verl's GDPO normalises each key (a NaN makes every advantage NaN, so
             a NaN here is warned about once). The total already leaves such rewards out.
         total_key: the key of the total (``"score"`` for verl, ``"overall"`` for EasyR1).
+        where: what the rows are, for error messages (one string, or one per row).
 
     Returns:
-        ``{total_key: total, reward_name: value, ...}``, all floats.
+        One ``{total_key: total, reward_name: value, ...}`` per response, all floats.
     """
     _warn_nan_none_value(none_value)
     source, family_fmt = _settings(config, preset, model_family)
     cfg, composer = cached_composer(source)
-    if isinstance(columns, Mapping):
-        columns = plain_data(columns)
-    sample = build_sample(
-        record, column_map(columns, cfg), box_format=box_format or os.environ.get("GRITKIT_BOX_FORMAT"),
+    reader = RecordReader.from_config(
+        cfg, columns=columns, box_format=box_format or os.environ.get("GRITKIT_BOX_FORMAT"),
         default_box_format=getattr(cfg, "box_format", None) or family_fmt,
         min_pixels=int(min_pixels) if min_pixels else getattr(cfg, "min_pixels", None),
-        max_pixels=int(max_pixels) if max_pixels else getattr(cfg, "max_pixels", None),
-        fix=f"(in {where or 'a row'}; fix the row's ground_truth / extra_info, or map its fields with "
-            "reward_kwargs.columns)")
-    score = composer.score(clean_text(text), sample)
-    out = {total_key: finite_or_none(score.total)}
-    if out[total_key] is None:
-        out[total_key] = 0.0
-    for name, value in score.rewards.items():
-        v = finite_or_none(value)
-        out[name] = none_value if v is None else v
+        max_pixels=int(max_pixels) if max_pixels else getattr(cfg, "max_pixels", None))
+    samples = []
+    for i, record in enumerate(records):
+        here = where if isinstance(where, str) else where[i]
+        reader.fix = (f"(in {here or 'a row'}; fix the row's ground_truth / extra_info, or map its fields "
+                      "with reward_kwargs.columns)")
+        samples.append(reader.sample(record))
+    scores = composer.score_many([clean_text(t) for t in texts], samples)
+    out = []
+    for score in scores:
+        row = {total_key: finite_or_none(score.total)}
+        if row[total_key] is None:
+            row[total_key] = 0.0
+        for name, value in score.rewards.items():
+            v = finite_or_none(value)
+            row[name] = none_value if v is None else v
+        out.append(row)
     return out
+
+
+def score_record(text: Any, record: Mapping[str, Any], **kwargs: Any) -> dict[str, float]:
+    """Score one response against one row: :func:`score_records` for a batch of one."""
+    return score_records([text], [record], **kwargs)[0]
 
 
 def compute_score(data_source: Any = None, solution_str: Any = None, ground_truth: Any = None,
@@ -178,16 +193,20 @@ def compute_score(data_source: Any = None, solution_str: Any = None, ground_trut
     return _score_one(data_source, solution_str, ground_truth, extra_info, options)
 
 
-def _score_one(data_source: Any, solution_str: Any, ground_truth: Any, extra_info: Any,
-               options: dict[str, Any], where: str = "") -> dict[str, float]:
+def _record(data_source: Any, ground_truth: Any, extra_info: Any) -> dict[str, Any]:
     record = parse_ground_truth(to_plain(ground_truth))
     if isinstance(extra_info, Mapping):
         for key, value in to_plain(dict(extra_info)).items():
             record.setdefault(key, value)
     if data_source is not None and "dataset" not in record:
         record["dataset"] = str(to_plain(data_source))
-    return score_record(solution_str, record, total_key="score",
-                        where=where or f"the verl row of {data_source!r}", **options)
+    return record
+
+
+def _score_one(data_source: Any, solution_str: Any, ground_truth: Any, extra_info: Any,
+               options: dict[str, Any]) -> dict[str, float]:
+    return score_record(solution_str, _record(data_source, ground_truth, extra_info), total_key="score",
+                        where=f"the verl row of {data_source!r}", **options)
 
 
 def _score_batch(data_sources: Any, solution_strs: Any, ground_truths: Any, extra_infos: Any,
@@ -204,7 +223,8 @@ def _score_batch(data_sources: Any, solution_strs: Any, ground_truths: Any, extr
                 "Every list of the batch reward manager's call must have one entry per response; check "
                 "the reward manager (verl/workers/reward_manager/batch.py) and the batch's non_tensor_batch.")
         columns[name] = values
-    return [_score_one(columns["data_sources"][i], texts[i], columns["ground_truths"][i],
-                       columns["extra_infos"][i], options,
-                       where=f"row {i} of verl's batch (data source {columns['data_sources'][i]!r})")
-            for i in range(n)]
+    sources = columns["data_sources"]
+    records = [_record(sources[i], columns["ground_truths"][i], columns["extra_infos"][i]) for i in range(n)]
+    return score_records(texts, records, total_key="score",
+                         where=[f"row {i} of verl's batch (data source {sources[i]!r})" for i in range(n)],
+                         **options)

@@ -49,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gritkit.commands._progress import count_lines, progress_bar
-    from gritkit.evaluate import parse_field_renames
+    from gritkit.records import parse_field_renames
     from gritkit.render import parse_selection, render_file
 
     selection = parse_selection(args.records) if args.records else None

@@ -37,11 +37,15 @@ CHUNK = 256
 PROGRESS_MIN_BYTES = 1 << 20
 
 
-def _rename(text: str) -> tuple[str, str]:
-    old, sep, new = text.partition("=")
-    if not sep or not old.strip() or not new.strip():
-        raise argparse.ArgumentTypeError(f"expected OLD=NEW (e.g. completion=output), got {text!r}")
-    return old.strip(), new.strip()
+def _rename(text: str) -> str:
+    from gritkit.errors import ConfigError
+    from gritkit.records import parse_field_renames
+
+    try:
+        parse_field_renames([text])
+    except ConfigError:
+        raise argparse.ArgumentTypeError(f"expected OLD=NEW (e.g. completion=output), got {text!r}") from None
+    return text
 
 
 def _workers(text: str) -> int:
@@ -80,38 +84,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class _Scorer:
     """Turns raw lines into output objects; built once per process."""
 
-    def __init__(self, config, renames: list[tuple[str, str]], box_format: Optional[str]) -> None:
+    def __init__(self, config, renames: dict[str, str], box_format: Optional[str]) -> None:
         from gritkit.compose import Composer
-        from gritkit.plugins import get_plugin_manager
+        from gritkit.records import RecordReader
 
-        self.pm = get_plugin_manager()
-        self.composer = Composer(config, self.pm, warn=False)
+        self.composer = Composer(config, warn=False)
         self.config = self.composer.config
         self.renames = renames
         self.box_format = box_format
+        self.reader = RecordReader.from_config(self.config, renames=renames, box_format=box_format)
         self.names = self.composer.names
 
     def bad(self, index: int, error: str) -> dict:
         return {"record": index, "ok": False, "total": None,
                 "rewards": dict.fromkeys(self.names), "error": error}
-
-    def _sample(self, index: int, record: dict):
-        from gritkit.errors import DataError
-
-        if self.renames:
-            record = dict(record)
-            for old, new in self.renames:
-                if old in record:
-                    record[new] = record.pop(old)
-        text = self.config.columns.text_of(record)
-        sample = self.config.make_sample(record, box_format=self.box_format, index=index)
-        if sample.box_format is not None and sample.box_format not in self.pm.box_formats.entries:
-            from gritkit.errors import unknown_name_message
-
-            raise DataError(f"Record {index}: " + unknown_name_message(
-                "box format", sample.box_format, self.pm.box_formats.entries,
-                "Fix the record's box_format, or give --box-format NAME."))
-        return text, sample
 
     def score_chunk(self, lines: list[tuple[int, Optional[dict], Optional[str]]]) -> list[dict]:
         from gritkit.errors import DataError, GritError
@@ -123,7 +109,7 @@ class _Scorer:
                 out[index] = self.bad(index, error)
                 continue
             try:
-                text, sample = self._sample(index, record)
+                text, sample = self.reader.read(record, index)
             except DataError as exc:
                 out[index] = self.bad(index, str(exc))
                 continue
@@ -161,10 +147,10 @@ def _worker_chunk(lines):
 
 
 def _chunks(path: str, size: int):
-    from gritkit.io import read_jsonl
+    from gritkit.io import read_records
 
     chunk = []
-    for line in read_jsonl(path):
+    for line in read_records(path):
         chunk.append(tuple(line))
         if len(chunk) >= size:
             yield chunk
@@ -254,47 +240,48 @@ class Summary:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from gritkit.commands._output import Output
     from gritkit.config import load_config, load_preset
     from gritkit.errors import ConfigError
+    from gritkit.plugins import get_plugin_manager
+    from gritkit.records import parse_field_renames
 
     config = load_preset(args.preset) if args.preset else load_config(args.config)
     if args.path != "-" and not os.path.isfile(args.path):
         raise ConfigError(f"The input file {args.path!r} does not exist (looked at {os.path.abspath(args.path)}).")
-    scorer = _Scorer(config, list(args.field), args.box_format)
+    renames = parse_field_renames(args.field)
     if args.box_format is not None:
-        scorer.pm.get_box_format(args.box_format)
-    err = Console(stderr=True)
+        get_plugin_manager().get_box_format(args.box_format)  # unknown name: ConfigError, exit 2
+    write_json = args.json or args.out
+    out = Output(args.out, [args.path]) if write_json else None  # refuses --out onto the input, exit 2
+    scorer = _Scorer(config, renames, args.box_format)
     for notice in scorer.composer.notices:
-        err.print(f"[yellow]note:[/yellow] {notice}", highlight=False)
+        print(f"note: {notice}", file=sys.stderr)
 
     summary = Summary(scorer.names, scorer.composer.weights)
-    write_json = args.json or args.out
-    out = None
-    if write_json:
-        out = open(args.out, "w", encoding="utf-8") if args.out and args.out != "-" else sys.stdout
     from gritkit.commands._progress import count_lines, progress_bar
 
     show = (not args.no_progress and args.path != "-" and sys.stderr.isatty()
             and os.path.getsize(args.path) >= PROGRESS_MIN_BYTES)
-    try:
-        with progress_bar(count_lines(args.path) if show else None, "scoring", enabled=show) as advance:
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    with progress_bar(count_lines(args.path) if show else None, "scoring", enabled=show) as advance:
+        if out is None:
             for obj in _scored(args, scorer):
                 summary.add(obj)
-                if out is not None:
-                    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
                 advance(1)
-    finally:
-        if out is not None and out is not sys.stdout:
-            out.close()
-        elif out is not None:
-            out.flush()
+        else:
+            with out:
+                for obj in _scored(args, scorer):
+                    summary.add(obj)
+                    out.write(dumps(obj) + "\n")
+                    advance(1)
     if not args.json:
+        from rich.console import Console
+
         console = Console(highlight=False)
         console.print(summary.table())
         console.print(summary.line())
     if summary.bad:
-        err.print(f"{summary.bad} of {summary.lines} lines could not be scored; "
-                  "their objects carry an \"error\".", highlight=False)
+        print(f"{summary.bad} of {summary.lines} lines could not be scored; their objects carry an \"error\".",
+              file=sys.stderr)
     return 1 if summary.bad else 0
