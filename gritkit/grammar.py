@@ -95,6 +95,11 @@ class Grammar:
     _expected: dict = field(default_factory=dict, repr=False)
     error_kinds: dict = field(default_factory=dict, repr=False)
 
+    def __reduce__(self):
+        # Plain pickle (Ray, spawned workers): by name, rebuilt (once per process) on load;
+        # the Lark tables it holds do not pickle.
+        return load_grammar, (self.name,)
+
     def open_tag(self, kind: str) -> str:
         return f"<{self.tags[kind]}>"
 
