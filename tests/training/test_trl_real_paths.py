@@ -159,3 +159,12 @@ def test_grpo_trainer_calls_do_not_warn():
             f(prompts=["q"], completions=[GOOD], completion_ids=[[1]], trainer_state=None,
               log_extra=lambda *a: None, log_metric=lambda *a: None, **COLUMNS)
     assert not [w for w in caught if issubclass(w.category, AsyncGRPOWeightsWarning)]
+
+
+def test_a_model_folder_given_as_a_path_sets_the_frame(tmp_path):
+    # GRPOTrainer users pass pathlib folders; the family (here Qwen3-VL: 0..1000) is read from config.json.
+    (tmp_path / "config.json").write_text('{"model_type": "qwen3_vl"}')
+    [iou], _ = to_trl({"rewards": [{"name": "iou"}]}, model_family=tmp_path)
+    text = "<think>the car (20, 400, 300, 800)</think><rethink>one</rethink><answer>1"
+    assert iou(prompts=["q"], completions=[text], bboxs=[[[2.0, 20.0, 30.0, 40.0]]], width=[100], height=[50]) \
+        == [1.0]
