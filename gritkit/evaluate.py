@@ -79,7 +79,11 @@ class RecordMetrics:
         matched_iou: one-to-one matched IoU, ``None`` without ground-truth boxes.
         f1_50: F1 at IoU 0.5, ``None`` without ground-truth boxes.
         n_boxes: boxes written in the output.
-        n_bad_boxes: how many of them are invalid or outside the image.
+        n_bad_boxes: how many of them are invalid or outside the image. Validity
+            (conversion, finite, ``x1 < x2``, ``y1 < y2``) is always judged; being
+            inside the image only when the image size is known.
+        n_unsized_boxes: valid boxes whose inside-the-image check could not be
+            made (the record has no image size).
     """
 
     index: int
@@ -92,6 +96,7 @@ class RecordMetrics:
     f1_50: Optional[float]
     n_boxes: int
     n_bad_boxes: float
+    n_unsized_boxes: int = 0
 
 
 @dataclass(frozen=True)
@@ -171,7 +176,9 @@ def aggregate(records: Sequence[RecordMetrics], duplicates: int = 0) -> dict[str
     """Average the per-sample values of one group of unique records.
 
     Means skip ``None`` (not applicable); ``invalid_box_rate`` pools all boxes
-    of the group (bad boxes / boxes written), ``None`` when no box was written.
+    of the group (bad boxes / boxes written), ``None`` when no box was written;
+    ``boxes_unsized`` counts the valid boxes whose inside-the-image check could not
+    be made (records without an image size).
     Every metric is ``None`` for an empty group.
 
     Example:
@@ -197,6 +204,7 @@ def aggregate(records: Sequence[RecordMetrics], duplicates: int = 0) -> dict[str
         "format_ok": fmt,
         "boxes_per_sample": (boxes / len(records)) if records else None,
         "invalid_box_rate": (bad / boxes) if boxes else None,
+        "boxes_unsized": sum(r.n_unsized_boxes for r in records),
         "duplicates": duplicates,
         "n_with_gt": n_gt,
         "n_accuracy": n_acc,
@@ -567,6 +575,17 @@ class Evaluator:
         valid = r.get("box_valid")
         # box_in_image gives the share of boxes that pass; the rest are invalid or outside.
         n_bad = n_boxes * (1.0 - valid) if (n_boxes and valid is not None) else 0.0
+        n_unsized = 0
+        if n_boxes and valid is None and sample.image_size is None:
+            # no image size: box_in_image cannot run, but validity needs no size
+            from gritkit.boxes import check_boxes
+
+            try:
+                verdicts = check_boxes(result.boxes, sample, duplicate_iou=None, whole_image_fraction=None)
+            except ConfigError:
+                verdicts = []
+            n_bad = float(sum(1 for v in verdicts if v.kind == "invalid"))
+            n_unsized = sum(1 for v in verdicts if v.kind == "no_image_size")
         return RecordMetrics(
             index=index, dataset=dataset,
             key=duplicate_key({"image": sample.image, "question": sample.question}, dataset, sample.answer),
@@ -574,7 +593,7 @@ class Evaluator:
             grounding_iou=r.get("grounding_iou") if has_gt else None,
             matched_iou=r.get("matched_iou") if has_gt else None,
             f1_50=r.get("f1_50") if has_gt else None,
-            n_boxes=n_boxes, n_bad_boxes=round(n_bad, 9))
+            n_boxes=n_boxes, n_bad_boxes=round(n_bad, 9), n_unsized_boxes=n_unsized)
 
 
 def evaluate(path: Union[str, Path], config=None, *, box_format: Optional[str] = None,

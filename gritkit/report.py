@@ -101,12 +101,16 @@ class ReportData:
         kind: ``"scored"``, ``"outputs"`` or ``"training"``.
         source: a readable description of the input.
         problems: lines or files that could not be used (one message each).
+        unscored: lines of a scored file that carry an ``error`` instead of rewards
+            (``gritkit score`` could not score them): ``(line, message)``, counted and
+            listed apart from the completions.
     """
 
     rows: list[Row]
     kind: str
     source: str
     problems: list[str] = field(default_factory=list)
+    unscored: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def reward_names(self) -> list[str]:
@@ -122,10 +126,14 @@ class ReportData:
 
 
 def _num(v: Any) -> Optional[float]:
+    """A reward value: a float (±inf kept, to be reported as non-finite), ``None`` for n/a or NaN."""
     if v is None or isinstance(v, bool):
         return None if v is None else float(v)
     if isinstance(v, (int, float)):
-        f = float(v)
+        try:
+            f = float(v)
+        except OverflowError:  # an int beyond float range
+            return math.inf if v > 0 else -math.inf
         return None if math.isnan(f) else f
     return None
 
@@ -161,7 +169,7 @@ def _size(obj: Mapping[str, Any]) -> tuple[Optional[int], Optional[int]]:
     w, h = obj.get("width"), obj.get("height")
     try:
         w, h = int(w), int(h)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # missing, text, or 1e400 (inf)
         return None, None
     return (w, h) if w > 0 and h > 0 else (None, None)
 
@@ -172,11 +180,17 @@ def _load_jsonl(path: Path, outputs: Optional[Path], field_name: str) -> ReportD
     # `gritkit score` numbers records by their 0-based line in the file it scored.
     originals = dict(_read_jsonl(outputs, problems)) if outputs is not None else {}
     rows: list[Row] = []
+    unscored: list[tuple[int, str]] = []
     scored = any("rewards" in obj for _, obj in lines)
     for lineno, obj in lines:
         idx = obj.get("record", lineno) if scored else lineno
         idx = idx if isinstance(idx, int) and not isinstance(idx, bool) else lineno
         rewards: dict[str, Optional[float]] = {}
+        if scored and obj.get("error"):
+            err = obj["error"]
+            why = err.get("message", err) if isinstance(err, Mapping) else err
+            unscored.append((lineno + 1, " ".join(str(why).split())[:200]))
+            continue
         if scored:
             raw = obj.get("rewards")
             if not isinstance(raw, Mapping):
@@ -196,7 +210,7 @@ def _load_jsonl(path: Path, outputs: Optional[Path], field_name: str) -> ReportD
         rows.append(Row(index=idx, rewards=rewards, total=_num(obj.get("total")),
                         text=text if isinstance(text, str) else None, width=w, height=h,
                         box_format=bf, source=f"{path.name}:{lineno + 1}"))
-    return ReportData(rows, "scored" if scored else "outputs", str(path), problems)
+    return ReportData(rows, "scored" if scored else "outputs", str(path), problems, unscored)
 
 
 def parquet_files(path: Union[str, Path]) -> list[Path]:
@@ -451,7 +465,7 @@ def reward_stats(data: ReportData) -> dict[str, dict[str, Any]]:
         cols["total"] = [r.total for r in data.rows]
     out = {}
     for name, vals in cols.items():
-        v = np.array([x for x in vals if x is not None], dtype=float)
+        v = np.array([x for x in vals if x is not None and math.isfinite(x)], dtype=float)
         out[name] = {
             "n": int(v.size),
             "none": int(sum(1 for x in vals if x is None)),
@@ -460,11 +474,14 @@ def reward_stats(data: ReportData) -> dict[str, dict[str, Any]]:
             "min": float(v.min()) if v.size else None,
             "max": float(v.max()) if v.size else None,
         }
+        bad = sum(1 for x in vals if x is not None and not math.isfinite(x))
+        if bad:  # reported, never averaged
+            out[name]["non_finite"] = bad
     return out
 
 
 def step_means(data: ReportData) -> dict[str, list[tuple[int, float]]]:
-    """Per reward (and ``total``): ``[(step, mean), ...]`` over steps, ``None`` values skipped.
+    """Per reward (and ``total``): ``[(step, mean), ...]`` over steps, ``None`` and non-finite values skipped.
 
     Example:
         >>> d = ReportData([Row(0, 1, {"a": 1.0}), Row(1, 1, {"a": 0.0}), Row(2, 2, {"a": 1.0})],
@@ -481,7 +498,7 @@ def step_means(data: ReportData) -> dict[str, list[tuple[int, float]]]:
             continue
         for n in names:
             v = r.total if n == "total" else r.rewards.get(n)
-            if v is not None:
+            if v is not None and math.isfinite(v):
                 acc[n].setdefault(r.step, []).append(v)
     return {n: [(s, sum(v) / len(v)) for s, v in sorted(d.items())] for n, d in acc.items() if d}
 
@@ -516,11 +533,13 @@ def plot_distributions(data: ReportData, path: Path) -> Optional[Path]:
         ax.set_visible(False)
     for ax, name in zip(axes.flat, names):
         vals = [r.total if name == "total" else r.rewards.get(name) for r in data.rows]
-        v = [x for x in vals if x is not None]
-        none = len(vals) - len(v)
+        v = [x for x in vals if x is not None and math.isfinite(x)]
+        none = sum(1 for x in vals if x is None)
+        bad = len(vals) - len(v) - none
         if v:
             ax.hist(v, bins=min(30, max(5, len(set(v)))), color="#1f77b4", edgecolor="white")
-        ax.set_title(f"{name}" + (f"  ({none} n/a)" if none else ""), fontsize=10)
+        notes = ([f"{none} n/a"] if none else []) + ([f"{bad} non-finite, not plotted"] if bad else [])
+        ax.set_title(f"{name}" + (f"  ({', '.join(notes)})" if notes else ""), fontsize=10)
         ax.set_xlabel("value")
         ax.set_ylabel("completions")
     fig.suptitle(f"Reward distributions: {len(data.rows)} completions", fontsize=11)
@@ -597,14 +616,23 @@ def _f(v: Optional[float]) -> str:
 def render_markdown(data: ReportData, stats, signs, checked: int, files: Sequence[Path],
                     many_boxes: int, whole_image: float, examples: int = 5) -> str:
     """The text of ``report.md``."""
-    out = ["# Reward report", "", f"Source: `{data.source}` ({data.kind}, {len(data.rows)} completions"
+    unscored = f", {len(data.unscored)} lines not scored" if data.unscored else ""
+    out = ["# Reward report", "", f"Source: `{data.source}` ({data.kind}, {len(data.rows)} completions{unscored}"
            + (f", steps {data.steps[0]}..{data.steps[-1]}" if data.steps else "") + ")", ""]
     if stats:
-        out += ["## Rewards", "", "| reward | n | n/a | mean | std | min | max |",
-                "|---|---:|---:|---:|---:|---:|---:|"]
+        out += ["## Rewards", "", "| reward | n | n/a | mean | std | min | max | non-finite |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for name, s in stats.items():
             out.append(f"| {name} | {s['n']} | {s['none']} | {_f(s['mean'])} | {_f(s['std'])} "
-                       f"| {_f(s['min'])} | {_f(s['max'])} |")
+                       f"| {_f(s['min'])} | {_f(s['max'])} | {s.get('non_finite', 0)} |")
+        out += ["", "Statistics are over finite values; non-finite values (±inf) are counted, not "
+                "averaged or plotted.", ""]
+    if data.unscored:
+        out += [f"## Lines that were not scored ({len(data.unscored)})", "",
+                "They carry an error instead of rewards and are not counted as completions.", ""]
+        out += [f"- line {line}: {msg}" for line, msg in data.unscored[:20]]
+        if len(data.unscored) > 20:
+            out.append(f"- ... and {len(data.unscored) - 20} more")
         out.append("")
     out += ["## Reward-hacking signs worth a look", ""]
     if checked == 0:

@@ -22,7 +22,6 @@ semaphore bounds how many requests are in flight per event loop.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import os
@@ -321,6 +320,8 @@ class JudgeClient:
         self._parse = parse_score_official if options.score_parsing == "official" else parse_score
 
     def _for_loop(self):
+        import asyncio  # here, not at import: loading the plugins stays light
+
         loop = asyncio.get_running_loop()
         state = self._loops.get(loop)
         if state is None:
@@ -360,7 +361,7 @@ class JudgeClient:
         last: Optional[BaseException] = None
         for attempt in range(attempts):
             if attempt:
-                await asyncio.sleep(min(o.backoff_max, o.backoff_initial * 2 ** (attempt - 1)))
+                await _sleep(min(o.backoff_max, o.backoff_initial * 2 ** (attempt - 1)))
             try:
                 content = await self._ask(prompt)
                 value = self._parse(content)
@@ -526,3 +527,9 @@ async def judge_reward(result: ParseResult, sample: Sample, options: Optional[Ju
 def register_rewards(register) -> None:
     register(judge_reward, name="judge", requires=("answer",), options=JudgeOptions, check=check,
              description="LLM judge via an OpenAI-compatible endpoint with GRIT's prompt; cached, retried, bounded")
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)

@@ -198,3 +198,39 @@ def test_every_command_writes_one_object_per_line(tmp_path_factory, capsys, line
     assert main(["eval", str(path), "--json", "--keep-duplicates"]) in (0, 1)
     report = json.loads(capsys.readouterr().out)
     assert report["meta"]["records"] == len(lines)
+
+
+# 12. report: non-finite values are reported, not plotted; unscored lines are listed apart
+
+
+def test_report_with_infinite_rewards_and_unscored_lines(tmp_path):
+    from gritkit.report import load_report_data, write_report
+
+    scored = tmp_path / "scores.jsonl"
+    rows = [{"record": 0, "ok": True, "total": 1.5, "rewards": {"a": 0.5}},
+            {"record": 1, "ok": True, "total": float("inf"), "rewards": {"a": float("inf")}},
+            {"record": 2, "ok": False, "total": None, "rewards": {"a": None}, "error": "line 3: not valid JSON"}]
+    scored.write_text("\n".join(json.dumps(r) for r in rows).replace("Infinity", "Infinity") + "\n")
+    outputs = tmp_path / "outs.jsonl"
+    outputs.write_text("\n".join(json.dumps({"output": GOOD, "width": w, "height": 10})
+                                 for w in (10, 1e400, 10)) + "\n")
+    data = load_report_data(scored, outputs=outputs)
+    assert len(data.rows) == 2 and data.unscored == [(3, "line 3: not valid JSON")]
+    summary = write_report(data, tmp_path / "report")
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "2 completions, 1 lines not scored" in md and "| a | 1 | 0 | 0.500 |" in md
+    assert md.split("| a |")[1].split("\n")[0].endswith("| 1 |")  # one non-finite value
+    assert "line 3: not valid JSON" in md
+    assert summary is not None
+
+
+# 13. eval judges box validity without an image size
+
+
+def test_eval_invalid_box_rate_without_image_size(tmp_path, capsys):
+    rec = {"output": "<think>(30, 2, 10, 40) (1, 2, 30, 40)</think><rethink>x</rethink><answer>2</answer>",
+           "answer": "2"}
+    path = write(tmp_path / "e.jsonl", [json.dumps(rec)])
+    assert main(["eval", path, "--json"]) == 0
+    overall = json.loads(capsys.readouterr().out)["overall"]
+    assert overall["invalid_box_rate"] == 0.5 and overall["boxes_unsized"] == 1

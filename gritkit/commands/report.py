@@ -71,5 +71,7 @@ def run(args: argparse.Namespace) -> int:
     print(summary.markdown)
     for problem in data.problems:
         print(f"gritkit report: {problem}", file=sys.stderr)
+    for line, message in data.unscored:
+        print(f"gritkit report: {args.path}: line {line}: not scored, no rewards ({message})", file=sys.stderr)
     print(f"wrote {', '.join(str(f) for f in summary.files)}", file=sys.stderr)
-    return 1 if data.problems else 0
+    return 1 if data.problems or data.unscored else 0
