@@ -110,6 +110,11 @@ class Grammar:
             self._lark = _build_lark(self.source, self.base)
         return self._lark
 
+    def __reduce__(self):
+        # Plain pickle (Ray, spawned workers): by name, rebuilt (once per process) on load;
+        # the Lark tables it holds do not pickle.
+        return load_grammar, (self.name,)
+
     def open_tag(self, kind: str) -> str:
         return f"<{self.tags[kind]}>"
 

@@ -80,7 +80,8 @@ def family_of_model_dir(path: str) -> Optional[str]:
 def infer_family(model_family: Any = None, processor: Any = None) -> Optional[str]:
     """The model type, from an explicit family / model id / model / config, else the processor's class."""
     if model_family is not None:
-        if isinstance(model_family, str):
+        if isinstance(model_family, (str, os.PathLike)):  # a family, a hub id, or a model folder (str or Path)
+            model_family = os.fspath(model_family)
             return normalize_family(family_of_model_dir(model_family) or model_family)
         config = getattr(model_family, "config", model_family)
         model_type = getattr(config, "model_type", None)

@@ -10,9 +10,16 @@ from _training_data import PROBE_PLUGIN, write_grit_data
 
 from gritkit.errors import ConfigError, DataError
 
-FAMILIES = ("qwen2_5_vl", "qwen2_vl", "llava")
+FAMILIES = ("qwen2_5_vl", "qwen2_vl", "qwen3_vl", "internvl", "llava", "gemma3")
 EXPECTED_PROCESSOR = {"qwen2_5_vl": "ImageOnlyQwen2_5_VLProcessor", "qwen2_vl": "ImageOnlyQwen2VLProcessor",
-                      "llava": "LlavaProcessor"}
+                      "qwen3_vl": "ImageOnlyQwen3VLProcessor", "internvl": "ImageOnlyInternVLProcessor",
+                      "llava": "LlavaProcessor", "gemma3": "Gemma3Processor"}
+
+
+def test_families_are_the_tiny_builders():
+    import gritkit.tiny as tiny
+
+    assert FAMILIES == tiny.FAMILIES
 
 
 @pytest.mark.parametrize("family", FAMILIES)
