@@ -39,12 +39,12 @@ def _records_file(tmp_path: Path, n: int) -> Path:
 
 @pytest.mark.parametrize("html_page", [False, True])
 def test_pictures_are_let_go_as_records_stream(tmp_path, html_page):
-    path = _records_file(tmp_path, 24)
+    path = _records_file(tmp_path, 12)
     baseline = _live_images()
     alive = []
     results = render_file(path, images=tmp_path / "images", out=tmp_path / "out", config=None,
                           html_page=html_page, progress=lambda: alive.append(_live_images() - baseline))
-    assert len(results) == 24 and all(r.ok and r.path.is_file() for r in results)
+    assert len(results) == 12 and all(r.ok and r.path.is_file() for r in results)
     # while rendering, at most the current record's pictures are alive, never one per record
     assert max(alive) <= 3, alive
     assert alive[-1] <= alive[1] + 1
