@@ -1,7 +1,7 @@
 """Parsing throughput: gritkit.try_parse against a regex baseline, on one core.
 
 The baseline does what GRIT's official rewards do to a completion's structure
-(grpo-gr/rewards.py, as GRIT.md §2.2 describes): the answer-tag count of
+(grpo-gr/rewards.py, as the official reward code describes): the answer-tag count of
 ``answer_format_reward``, the last-occurrence tag scan and think-body check of
 ``think_and_rethink_format_reward``, and the box regex
 ``\\b\\d+,\\s*\\d+,\\s*\\d+,\\s*\\d+\\b`` over the text before the first

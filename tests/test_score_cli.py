@@ -204,7 +204,7 @@ def test_workers_keep_order_and_match_one_process(plugin_file, tmp_path, config_
 
 
 def test_grit_official_preset_gives_the_official_values(tmp_path, capsys):
-    """GRIT.md §1.4's outputs through `gritkit score --preset grit-official --json`."""
+    """GRIT's published example outputs's outputs through `gritkit score --preset grit-official --json`."""
     from test_presets import OFFICIAL_CASES
 
     rows = [{"output": text, **record} for text, record, _ in OFFICIAL_CASES]
