@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 import gritkit
@@ -39,12 +41,12 @@ def _records_file(tmp_path: Path, n: int) -> Path:
 
 @pytest.mark.parametrize("html_page", [False, True])
 def test_pictures_are_let_go_as_records_stream(tmp_path, html_page):
-    path = _records_file(tmp_path, 24)
+    path = _records_file(tmp_path, 12)
     baseline = _live_images()
     alive = []
     results = render_file(path, images=tmp_path / "images", out=tmp_path / "out", config=None,
                           html_page=html_page, progress=lambda: alive.append(_live_images() - baseline))
-    assert len(results) == 24 and all(r.ok and r.path.is_file() for r in results)
+    assert len(results) == 12 and all(r.ok and r.path.is_file() for r in results)
     # while rendering, at most the current record's pictures are alive, never one per record
     assert max(alive) <= 3, alive
     assert alive[-1] <= alive[1] + 1
@@ -215,3 +217,24 @@ def test_a_16_bit_grayscale_png_keeps_its_contrast_through_render(tmp_path):
     assert level(50) == 0
     assert level(125) == pytest.approx(20000 / 65535 * 255, abs=2)   # not clipped to white
     assert level(175) == pytest.approx(60000 / 65535 * 255, abs=2)
+
+
+_coord = st.one_of(st.integers(-300, 2300), st.floats(-1e6, 1e6, allow_nan=False))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 2000), st.integers(1, 2000), st.lists(st.tuples(_coord, _coord, _coord, _coord), max_size=80))
+def test_labels_stay_inside_and_apart_for_any_boxes(width, height, boxes):
+    text = "<think>" + " ".join(f"({a}, {b}, {c}, {d})" for a, b, c, d in boxes) + "</think><rethink>r</rethink>"
+    rec = _panel(text, (width, height))
+    dw, dh = max(1, round(width * rec.scale)), max(1, round(height * rec.scale))
+    right, bottom = PAD + dw + 2 * IMAGE_MARGIN, PAD + dh + 2 * IMAGE_MARGIN
+    rects = list(rec.labels.values())
+    for x, y, w, h in rects:
+        assert PAD <= x and x + w <= right and PAD <= y and y + h <= bottom
+    for i, (x, y, w, h) in enumerate(rects):
+        for (a, b, c, d) in rects[i + 1:]:
+            assert not (x < a + c and a < x + w and y < b + d and b < y + h)
+    drawn = [b.number for b in rec.boxes if b.pixels is not None]
+    assert sorted([*rec.labels, *rec.unlabelled]) == drawn
+    assert rec.text_origin[0] >= right + PAD

@@ -76,7 +76,7 @@ def boxes(draw, max_size=25):
     return out
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(boxes(), boxes())
 def test_same_values_as_the_quadratic_reference(pred, gt):
     assert union_iou(pred, gt) == reference_union_iou(pred, gt)
