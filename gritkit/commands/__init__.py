@@ -6,4 +6,4 @@ command runs (``--help`` imports all of them, cheaply: heavy imports stay inside
 ``run``).
 """
 
-COMMANDS = ("validate", "score", "rewards", "plugins", "eval", "render", "report", "train")
+COMMANDS = ("validate", "score", "rewards", "plugins", "eval", "render", "report", "train", "experiment")
