@@ -14,7 +14,7 @@ content that is not text) is a failed call, retried like a server error.
 Training: :func:`for_training` makes a config's judges give ``None`` on failure
 (left out of TRL's sum) instead of raising, and :func:`tally` counts the verdicts
 asked for and the failures in this process, so an adapter can log the failure
-rate (:data:`FAILURE_RATE_METRIC`) for each batch.
+rate (:data:`FAILURE_RATE_METRIC`) for each batch (:func:`log_failure_rate`).
 
 It is an ``async def`` reward: the composer awaits many of them at once, and the
 semaphore bounds how many requests are in flight per event loop.
@@ -22,7 +22,6 @@ semaphore bounds how many requests are in flight per event loop.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import os
@@ -189,6 +188,26 @@ def tally() -> JudgeTally:
         return JudgeTally(*_tally)
 
 
+def log_failure_rate(before: JudgeTally, log_metric: Any) -> Optional[float]:
+    """Log the share of judge verdicts that failed since ``before`` (a :func:`tally`
+    snapshot) as :data:`FAILURE_RATE_METRIC` through ``log_metric`` (TRL's
+    ``log_metric(name, value)``), when the judge was asked anything; return it.
+
+    A logger that raises is logged as a warning: logging never ends a training step.
+
+    >>> seen = []
+    >>> log_failure_rate(tally(), lambda name, value: seen.append((name, value))) is None, seen
+    (True, [])
+    """
+    rate = (tally() - before).failure_rate
+    if rate is not None and callable(log_metric):
+        try:
+            log_metric(FAILURE_RATE_METRIC, rate)
+        except Exception as exc:  # pragma: no cover - depends on the trainer's logger
+            log.warning("judge: logging %s through %r failed: %s", FAILURE_RATE_METRIC, log_metric, exc)
+    return rate
+
+
 def for_training(config: Any) -> Any:
     """``config`` (a ``RewardConfig``) with every judge component that does not set
     ``on_failure`` set to ``"none"``: during training a failed judge call is left out
@@ -321,6 +340,8 @@ class JudgeClient:
         self._parse = parse_score_official if options.score_parsing == "official" else parse_score
 
     def _for_loop(self):
+        import asyncio  # here, not at import: loading the plugins stays light
+
         loop = asyncio.get_running_loop()
         state = self._loops.get(loop)
         if state is None:
@@ -360,7 +381,7 @@ class JudgeClient:
         last: Optional[BaseException] = None
         for attempt in range(attempts):
             if attempt:
-                await asyncio.sleep(min(o.backoff_max, o.backoff_initial * 2 ** (attempt - 1)))
+                await _sleep(min(o.backoff_max, o.backoff_initial * 2 ** (attempt - 1)))
             try:
                 content = await self._ask(prompt)
                 value = self._parse(content)
@@ -526,3 +547,9 @@ async def judge_reward(result: ParseResult, sample: Sample, options: Optional[Ju
 def register_rewards(register) -> None:
     register(judge_reward, name="judge", requires=("answer",), options=JudgeOptions, check=check,
              description="LLM judge via an OpenAI-compatible endpoint with GRIT's prompt; cached, retried, bounded")
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)

@@ -80,7 +80,8 @@ def family_of_model_dir(path: str) -> Optional[str]:
 def infer_family(model_family: Any = None, processor: Any = None) -> Optional[str]:
     """The model type, from an explicit family / model id / model / config, else the processor's class."""
     if model_family is not None:
-        if isinstance(model_family, str):
+        if isinstance(model_family, (str, os.PathLike)):  # a family, a hub id, or a model folder (str or Path)
+            model_family = os.fspath(model_family)
             return normalize_family(family_of_model_dir(model_family) or model_family)
         config = getattr(model_family, "config", model_family)
         model_type = getattr(config, "model_type", None)
@@ -135,11 +136,17 @@ _COMPOSERS_LOCK = threading.Lock()
 
 
 def load_composer(config_or_preset: Any) -> tuple[Any, Any]:
-    """``(RewardConfig, Composer)`` for a preset name, path, dict or ``RewardConfig``."""
+    """``(RewardConfig, Composer)`` for a preset name, path, dict or ``RewardConfig``, for training.
+
+    A judge that does not set ``on_failure`` gets ``"none"``: in a training run one
+    failed judge call leaves that completion's judge value out (the trainer's
+    ``None``) and is counted (``grit/judge_failure_rate``), instead of ending the run.
+    """
+    from gritkit.builtin.judge import for_training
     from gritkit.compose import Composer
     from gritkit.config import load_config
 
-    config = load_config(config_or_preset)
+    config = for_training(load_config(config_or_preset))
     return config, Composer(config)
 
 

@@ -23,7 +23,14 @@ malformed completion.
 All functions made by one :func:`to_trl` call share one per-batch cache: the
 completions are parsed, the samples built and every reward computed once per
 batch (:meth:`gritkit.compose.Composer.values`), whichever function TRL calls
-first; the others read their column. A reward used as a gate runs once. Importing this module imports neither ``trl`` nor ``torch``.
+first; the others read their column. A reward used as a gate runs once. Concurrent
+calls (TRL's async GRPO runs reward functions on threads) wait for that one
+computation. Importing this module imports neither ``trl`` nor ``torch``.
+
+TRL's async GRPO (``trl.experimental.async_grpo``) sums reward functions with
+``np.nansum`` and has no ``reward_weights``: use ``to_trl(..., combine=True)``
+there. The per-reward functions warn once (:class:`AsyncGRPOWeightsWarning`) when
+they are called the way it calls them and the config's weights are not all 1.
 """
 
 from __future__ import annotations
@@ -36,10 +43,12 @@ from typing import Any, Callable, Optional, Sequence
 
 from gritkit.adapters._common import box_format_for, infer_family, load_composer, pixels_from_processor
 from gritkit.errors import ConfigError, DataError
+from gritkit.builtin.judge import FAILURE_RATE_METRIC as JUDGE_FAILURE_METRIC
+from gritkit.builtin.judge import tally as judge_tally
 from gritkit.records import THINK_TAGS, RecordReader, check_columns, completion_text, prompt_question
 
 __all__ = ["to_trl", "GritReward", "GritAsyncReward", "GritTotalReward", "TrlBatch", "PARSE_ERROR_METRIC",
-           "PARSE_ERROR_COLUMN"]
+           "PARSE_ERROR_COLUMN", "JUDGE_FAILURE_METRIC", "AsyncGRPOWeightsWarning"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +59,18 @@ PARSE_ERROR_COLUMN = "grit_parse_error"
 
 _COLUMNS_FIX = ("Fix: give the dataset GRIT's columns (answer, bboxs, width, height, dataset, image), or map "
                 "yours: to_trl(..., columns={'answer': 'solution', 'gt_boxes': 'boxes'}).")
+
+
+
+class AsyncGRPOWeightsWarning(UserWarning):
+    """gritkit's per-reward functions are called by TRL's async GRPO, which ignores ``reward_weights``."""
+
+
+def _async_grpo_call(kwargs: dict) -> bool:
+    # GRPOTrainer always passes trainer_state, log_extra and log_metric; trl.experimental.async_grpo's
+    # _score_group passes completions, prompts, completion_ids and the dataset columns only.
+    return "completion_ids" in kwargs and not {"trainer_state", "log_metric", "log_extra"} & set(kwargs)
+
 
 # Keyword arguments TRL passes that are not dataset columns.
 _TRAINER_KWARGS = frozenset({"prompts", "completions", "completion_ids", "trainer_state", "log_extra",
@@ -82,6 +103,23 @@ class TrlBatch:
         self._lock = threading.Lock()
         self._key: Any = None
         self._value: Any = None
+        self._warned_async_grpo = False
+
+    def warn_if_async_grpo(self, kwargs: dict) -> None:
+        """Warn once when TRL's async GRPO calls per-reward functions whose weights it will drop."""
+        if self._warned_async_grpo or not _async_grpo_call(kwargs):
+            return
+        weights = self.composer.weights
+        if all(w == 1.0 for w in weights):
+            return  # an unweighted sum is the weighted total
+        self._warned_async_grpo = True
+        names = ", ".join(f"{n}={w:g}" for n, w in zip(self.composer.names, weights))
+        warnings.warn(
+            "gritkit's reward functions are being called the way TRL's async GRPO (trl.experimental.async_grpo) "
+            "calls them: it sums reward functions with np.nansum and has no reward_weights, so the config's "
+            f"weights ({names}) are ignored and the reward is their unweighted sum.\n"
+            "Fix: use one function that returns the weighted total: to_trl(..., combine=True).",
+            AsyncGRPOWeightsWarning, stacklevel=3)
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -116,10 +154,12 @@ class TrlBatch:
             if key is not None and key[0] is completions and key[1] == len(completions):
                 return self._value
             results, samples = self._prepare(completions, kwargs)
+            before = judge_tally()
             values = self.composer.values(results, samples)
+            judged = judge_tally() - before
             value = (results, samples, values)
             self._key, self._value = (completions, len(completions)), value
-        self._log(results, kwargs)
+        self._log(results, kwargs, judged)
         return value
 
     def _prepare(self, completions: Sequence[Any], kwargs: dict) -> tuple[list, list]:
@@ -151,13 +191,15 @@ class TrlBatch:
             samples.append(self.reader.sample(record, i, question=question, completion_ids=ids))
         return results, samples
 
-    def _log(self, results: list, kwargs: dict) -> None:
+    def _log(self, results: list, kwargs: dict, judged: Any = None) -> None:
         if not results:
             return
         log_metric = kwargs.get("log_metric")
         if self.log_parse_errors and callable(log_metric):
             rate = sum(1 for r in results if not r.ok) / len(results)
             _safe(log_metric, PARSE_ERROR_METRIC, float(rate))
+        if judged is not None and judged.asked and callable(log_metric):
+            _safe(log_metric, JUDGE_FAILURE_METRIC, float(judged.failure_rate))
         log_extra = kwargs.get("log_extra")
         if self.parse_error_column and callable(log_extra):
             _safe(log_extra, PARSE_ERROR_COLUMN,
@@ -202,6 +244,7 @@ class GritReward:
         return f"<gritkit reward {self.__name__!r} weight={self.weight}>"
 
     def __call__(self, prompts: Any = None, completions: Any = None, **kwargs: Any) -> list[Optional[float]]:
+        self.batch.warn_if_async_grpo(kwargs)
         kwargs["prompts"], kwargs["completions"] = prompts, completions
         return list(self.batch.scores(kwargs)[1][self.__name__])
 
@@ -215,6 +258,7 @@ class GritAsyncReward(GritReward):
 
     async def __call__(self, prompts: Any = None, completions: Any = None,  # type: ignore[override]
                        **kwargs: Any) -> list[Optional[float]]:
+        self.batch.warn_if_async_grpo(kwargs)
         kwargs["prompts"], kwargs["completions"] = prompts, completions
         _, values = await asyncio.to_thread(self.batch.scores, kwargs)
         return list(values[self.__name__])

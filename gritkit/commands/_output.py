@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Iterable
 from typing import IO, Optional
 
@@ -70,6 +69,8 @@ class Output:
                                 "Write the output to another file.")
         if os.path.isdir(self.path):
             raise DataError(f"Cannot write {what} {self.path!r}: it is a folder; give a file name.")
+        import tempfile
+
         folder = os.path.dirname(os.path.abspath(self.path))
         try:
             fd, self._tmp = tempfile.mkstemp(prefix=".gritkit-", suffix=".tmp", dir=folder)

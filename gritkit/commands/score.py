@@ -99,6 +99,21 @@ class _Scorer:
         return {"record": index, "ok": False, "total": None,
                 "rewards": dict.fromkeys(self.names), "error": error}
 
+    def score_lines(self, raw: list[tuple[int, Any]], as_json: bool) -> tuple[str, "Summary"]:
+        """Score raw JSON Lines: ``(output text, summary of these lines)``.
+
+        The same in this process and in a worker: parsing the JSON, scoring and
+        encoding the output all happen here, so a worker sends back one string.
+        """
+        from gritkit.io import parse_line
+
+        objs = self.score_chunk([tuple(parse_line(line, index)) for index, line in raw])
+        summary = Summary(self.names, self.composer.weights)
+        for obj in objs:
+            summary.add(obj)
+        text = "".join(_DUMPS(obj) + "\n" for obj in objs) if as_json else ""
+        return text, summary
+
     def score_chunk(self, lines: list[tuple[int, Optional[dict], Optional[str]]]) -> list[dict]:
         from gritkit.errors import DataError, GritError
 
@@ -128,30 +143,41 @@ class _Scorer:
         if not todo:
             return
         indices = [t[0] for t in todo]
-        scores = self.composer.score_many([t[1] for t in todo], [t[2] for t in todo], offset=indices)
-        for index, s in zip(indices, scores):
-            out[index] = {"record": index, "ok": s.ok, "total": s.total, "rewards": s.rewards}
+        composer = self.composer
+        results, samples = composer.prepare([t[1] for t in todo], [t[2] for t in todo])
+        values = composer.values(results, samples, offset=indices)
+        totals = composer.totals(values)
+        names = list(values)
+        columns = [values[name] for name in names]
+        for k, (index, result) in enumerate(zip(indices, results)):
+            out[index] = {"record": index, "ok": result.ok, "total": totals[k],
+                          "rewards": {name: col[k] for name, col in zip(names, columns)}}
 
+
+_DUMPS = json.JSONEncoder(ensure_ascii=False).encode
 
 _WORKER: Optional[_Scorer] = None
 
 
 def _init_worker(config, renames, box_format) -> None:
+    import signal
+
     global _WORKER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     _WORKER = _Scorer(config, renames, box_format)
 
 
-def _worker_chunk(lines):
+def _worker_lines(raw, as_json):
     assert _WORKER is not None
-    return _WORKER.score_chunk(lines)
+    return _WORKER.score_lines(raw, as_json)
 
 
-def _chunks(path: str, size: int):
-    from gritkit.io import read_records
+def _raw_chunks(path: str, size: int):
+    from gritkit.io import read_raw_records
 
     chunk = []
-    for line in read_records(path):
-        chunk.append(tuple(line))
+    for item in read_raw_records(path):
+        chunk.append(item)
         if len(chunk) >= size:
             yield chunk
             chunk = []
@@ -159,26 +185,58 @@ def _chunks(path: str, size: int):
         yield chunk
 
 
-def _scored(args, scorer: _Scorer):
-    """Yield output objects in input order (in parallel when --workers > 1)."""
-    if args.workers <= 1:
-        for chunk in _chunks(args.path, CHUNK):
-            yield from scorer.score_chunk(chunk)
+#: --workers only pays once there is enough to spread: below this many lines one process scores.
+MIN_LINES_PER_WORKER = 2000
+WORKER_CHUNK = 1024
+
+
+def choose_workers(requested: int, lines: Optional[int]) -> tuple[int, str]:
+    """How many processes to use, and why when it is not what was asked.
+
+    More workers than idle cores, or than the file has chunks of work for, only adds
+    start-up and copying (measured: docs/performance.md); then fewer are used.
+    """
+    if requested <= 1:
+        return 1, ""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    n = min(requested, cores)
+    why = f"this machine has {cores} core(s)" if n < requested else ""
+    if lines is not None and lines < MIN_LINES_PER_WORKER * 2:
+        return 1, f"{lines} lines are too few to spread over processes"
+    if lines is not None:
+        n2 = min(n, max(1, lines // MIN_LINES_PER_WORKER))
+        if n2 < n:
+            n, why = n2, f"{lines} lines are enough for {n2} worker(s)"
+    return n, why
+
+
+def _scored(args, scorer: _Scorer, as_json: bool, workers: int):
+    """Yield ``(output text, summary)`` per chunk, in input order (in parallel when ``workers`` > 1)."""
+    if workers <= 1:
+        for chunk in _raw_chunks(args.path, CHUNK):
+            yield scorer.score_lines(chunk, as_json)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    context = multiprocessing.get_context("spawn")
-    size = max(16, CHUNK // 4)
-    with ProcessPoolExecutor(max_workers=args.workers, mp_context=context, initializer=_init_worker,
-                             initargs=(scorer.config, scorer.renames, scorer.box_format)) as pool:
+    # fork where there is one: the workers start with the loaded composer, no re-import
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                               initargs=(scorer.config, scorer.renames, scorer.box_format))
+    try:
         pending: deque = deque()
-        for chunk in _chunks(args.path, size):
-            pending.append(pool.submit(_worker_chunk, chunk))
-            if len(pending) >= 2 * args.workers:
-                yield from pending.popleft().result()
+        for chunk in _raw_chunks(args.path, WORKER_CHUNK):
+            pending.append(pool.submit(_worker_lines, chunk, as_json))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
         while pending:
-            yield from pending.popleft().result()
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # ------------------------------------------------------------------------------------------
@@ -212,6 +270,17 @@ class Summary:
         if obj["total"] is not None:
             self.total_sum += obj["total"]
             self.total_count += 1
+
+    def merge(self, other: "Summary") -> None:
+        """Add another summary's counts (from a chunk scored elsewhere)."""
+        self.lines += other.lines
+        self.bad += other.bad
+        self.ok += other.ok
+        for name in self.names:
+            self.sums[name] += other.sums[name]
+            self.counts[name] += other.counts[name]
+        self.total_sum += other.total_sum
+        self.total_count += other.total_count
 
     def table(self):
         from rich.table import Table
@@ -261,20 +330,24 @@ def run(args: argparse.Namespace) -> int:
     summary = Summary(scorer.names, scorer.composer.weights)
     from gritkit.commands._progress import count_lines, progress_bar
 
-    show = (not args.no_progress and args.path != "-" and sys.stderr.isatty()
-            and os.path.getsize(args.path) >= PROGRESS_MIN_BYTES)
-    dumps = json.JSONEncoder(ensure_ascii=False).encode
-    with progress_bar(count_lines(args.path) if show else None, "scoring", enabled=show) as advance:
+    big = args.path != "-" and os.path.getsize(args.path) >= PROGRESS_MIN_BYTES
+    show = not args.no_progress and big and sys.stderr.isatty()
+    lines = count_lines(args.path) if (show or args.workers > 1) and args.path != "-" else None
+    workers, why = choose_workers(args.workers, lines)
+    if why:
+        print(f"note: scoring in {workers} process(es), not {args.workers}: {why}", file=sys.stderr)
+    as_json = out is not None
+    with progress_bar(lines if show else None, "scoring", enabled=show) as advance:
         if out is None:
-            for obj in _scored(args, scorer):
-                summary.add(obj)
-                advance(1)
+            for _, part in _scored(args, scorer, False, workers):
+                summary.merge(part)
+                advance(part.lines)
         else:
             with out:
-                for obj in _scored(args, scorer):
-                    summary.add(obj)
-                    out.write(dumps(obj) + "\n")
-                    advance(1)
+                for text, part in _scored(args, scorer, as_json, workers):
+                    summary.merge(part)
+                    out.write(text)
+                    advance(part.lines)
     if not args.json:
         from rich.console import Console
 

@@ -10,9 +10,16 @@ from _training_data import PROBE_PLUGIN, write_grit_data
 
 from gritkit.errors import ConfigError, DataError
 
-FAMILIES = ("qwen2_5_vl", "qwen2_vl", "llava")
+FAMILIES = ("qwen2_5_vl", "qwen2_vl", "qwen3_vl", "internvl", "llava", "gemma3")
 EXPECTED_PROCESSOR = {"qwen2_5_vl": "ImageOnlyQwen2_5_VLProcessor", "qwen2_vl": "ImageOnlyQwen2VLProcessor",
-                      "llava": "LlavaProcessor"}
+                      "qwen3_vl": "ImageOnlyQwen3VLProcessor", "internvl": "ImageOnlyInternVLProcessor",
+                      "llava": "LlavaProcessor", "gemma3": "Gemma3Processor"}
+
+
+def test_families_are_the_tiny_builders():
+    import gritkit.tiny as tiny
+
+    assert FAMILIES == tiny.FAMILIES
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -227,6 +234,8 @@ def test_an_uncached_model_offline_says_how_to_fix_it(tmp_path, monkeypatch):
         train("gritkit-tests/no-such-model", data, images, output_dir=tmp_path / "out")
     with pytest.raises(ConfigError, match="model folder './no/such/model' does not exist"):
         train("./no/such/model", data, images, output_dir=tmp_path / "out")
+    with pytest.raises(ConfigError, match="is a file, not a model folder"):
+        train(str(data), data, images, output_dir=tmp_path / "out")
 
 
 @pytest.mark.parametrize("argv, message", [
