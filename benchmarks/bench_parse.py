@@ -40,6 +40,7 @@ import gritkit  # noqa: E402
 from gritkit.parsing import clear_cache  # noqa: E402
 from official_port import official_structure  # noqa: E402  (the official checks, shared with bench_rewards)
 
+
 def gritkit_parse(text: str):
     """try_parse, reading what a reward reads: the verdict, every box's numbers, every section's text."""
     r = gritkit.try_parse(text)

@@ -373,7 +373,7 @@ def _derive(lark, text: str, kinds: list[str]) -> dict:
 
 
 def _check_boxes_interchangeable(lark, g: Grammar) -> None:
-    """The parser memoises LALR runs with boxes collapsed; make sure that is exact.
+    """The parser plans token sequences with one box per run of boxes; make sure that is exact.
 
     True when every box terminal occurs only as an alternative of ``box`` and
     ``box`` occurs only in repetitions (``box*``).

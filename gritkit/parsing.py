@@ -347,7 +347,7 @@ def _plan(g: Grammar, key: tuple) -> tuple:
 
     Recovery depends only on the order of the tags (and where boxes stand
     between them), never on the text itself, so it is worked out once per
-    sequence: 12,000 completions of the benchmark corpus have a few dozen.
+    sequence: 12,000 completions of the benchmark corpus have 28.
     ``key`` holds the tag types in order, with :data:`_BOX` for each run of
     boxes between two tags.
 
