@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gritkit import try_parse
+from gritkit.lexer import truncated_tail
 
 HEAD = "<think>the jar "
 
@@ -71,3 +76,18 @@ def test_long_cut_off_run_is_linear_and_shortened_in_the_message():
     d = next(d for d in r.deviations if d.code == "truncated_box")
     assert d.offset == 7 and r.boxes == ()
     assert len(d.message) < 200
+
+
+BRUTE = re.compile(r"(?s).*([\[(])[0-9,.\-\s]*")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["[", "(", "]", ")", "1", "23", ",", ", ", " ", "\n", "-", ".", "x", "{",
+                                 '"bbox_2d": ', "\u00a0", "١", "1, " * 40, " " * 70]), max_size=30).map("".join),
+       st.integers(0, 200))
+def test_the_cut_off_box_is_the_last_open_bracket_before_a_run_of_numbers(text, pad):
+    text = "x" * pad + text  # runs longer than 64 characters: the windows read backwards grow
+    m = BRUTE.fullmatch(text)
+    expected = m.start(1) if m and re.search("[0-9]", text[m.start(1):]) else None
+    got = truncated_tail(text)
+    assert (got[0] if got else None) == expected
