@@ -365,13 +365,22 @@ def test_ctrl_c_with_workers_exits_130_quietly(tmp_path):
     import signal
     import time
 
-    data = write_jsonl(tmp_path / "big.jsonl", [{"output": GOOD * 40}] * 60000)
-    proc = subprocess.Popen([sys.executable, "-m", "gritkit.cli", "score", data, "--preset", "grit", "--json",
-                             "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "GRITKIT_LOAD_PLUGINS": ""})
-    time.sleep(4)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    slow = tmp_path / "slow_plugin.py"  # a reward slow enough that the run is surely under way
+    slow.write_text("import time\nimport gritkit\n\ndef slow(r, s):\n    time.sleep(0.002)\n    return 1.0\n\n"
+                    "@gritkit.hookimpl\ndef register_rewards(register):\n    register(slow)\n")
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"rewards": [{"name": "slow"}]}))
+    data = write_jsonl(tmp_path / "big.jsonl", [{"output": GOOD}] * 50000)
+    out = tmp_path / "out.jsonl"
+    with open(out, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "gritkit.cli", "-p", str(slow), "score", data, "--config",
+                                 str(cfg), "--json", "--workers", "2"], stdout=fh, stderr=subprocess.PIPE,
+                                text=True, env={**os.environ, "GRITKIT_LOAD_PLUGINS": ""})
+        deadline = time.monotonic() + 60
+        while out.stat().st_size == 0 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)  # scoring has visibly started once the first chunk is written
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
 

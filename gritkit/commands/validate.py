@@ -57,10 +57,13 @@ def result_record(index: int, result, path: Optional[str] = None) -> dict:
     warnings = [{"code": d.code, "message": d.message, "line": d.line, "column": d.column}
                 for d in result.deviations]
     boxes = []
+    line, pos = 1, 0  # boxes come in reading order: count lines once, incrementally
     for b in result.boxes:
         coords = [_num(c) for c in b.coords]
         if None in coords:
-            line = result.text.count("\n", 0, b.start) + 1
+            if b.start >= pos:
+                line += result.text.count("\n", pos, b.start)
+                pos = b.start
             warnings.append({"code": "non_finite_coordinate",
                              "message": f"box {b.index} has a number too large to represent; "
                                         "it is written as null", "line": line, "column": None})
