@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from test_verl_reward_loop import REPO, _verl_python
+from _training_data import REPO, verl_python
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ def _write(folder: Path) -> tuple[Path, Path]:
 
 
 def test_ray_data_recipe_matches_gritkit_score(tmp_path):
-    python = _verl_python()
+    python = verl_python()
     data, config = _write(tmp_path)
     answers = {type(json.loads(line)["answer"]) for line in data.read_text().splitlines()[:200]
                if line.startswith("{")}
