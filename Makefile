@@ -2,6 +2,7 @@
 #   make demo   set up .venv, then validate, score, evaluate and render the shipped sample
 #               outputs and run 2 GRPO steps on a tiny random VLM (offline, CPU)
 #   make test   set up .venv and .venv-verl, then run the test suite
+#   make learn  the grounding experiment: does GRPO with gritkit's rewards teach a tiny VLM? (QUICK=1: reduced)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -12,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRL_EXPERIMENTAL_SILENCE := 1
 
-.PHONY: demo test venv venv-verl bench bench-gpu clean docs-images
+.PHONY: demo test venv venv-verl bench bench-gpu clean docs-images learn
 
 venv: $(STAMP)
 
@@ -69,6 +70,10 @@ bench-gpu: venv
 docs-images: venv
 	$(BIN)/gritkit render examples/data/sample_outputs.jsonl --images examples/data/images --out docs/images --records 3
 	mv docs/images/record_0003.png docs/images/render_example.png
+
+# the grounding experiment (docs/learning.md): full run, or QUICK=1 for the reduced one; writes $(OUT)/learn/
+learn: venv
+	$(BIN)/gritkit experiment grounding $(if $(QUICK),--quick) --out $(OUT)/learn --cache $(OUT)/cache/learn
 
 clean:
 	rm -rf $(OUT) build dist *.egg-info

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import sys
 import time
 
@@ -39,31 +38,7 @@ from corpus import make_corpus  # noqa: E402
 
 import gritkit  # noqa: E402
 from gritkit.parsing import clear_cache  # noqa: E402
-
-BOX_RE = re.compile(r"\b\d+,\s*\d+,\s*\d+,\s*\d+\b")
-NON_ALNUM = re.compile(r"[^a-zA-Z0-9]")
-KEYS = ("<think>", "</think>", "<rethink>", "</rethink>")
-
-
-def official_structure(text: str) -> tuple:
-    """The structural part of GRIT's official rewards, as plain regex code."""
-    # answer_format_reward
-    answer_format = 0.25 * (("<answer>" in text) + (text.count("<answer>") == 1))
-    # think_and_rethink_format_reward
-    hits, rest = 0, text
-    for key in KEYS:
-        if key in rest:
-            hits += 1
-            rest = rest.split(key)[-1]
-    if hits == 4:
-        body = text.split("<think>")[-1].split("</think>")[0].strip()
-        if len(body) > 1 and len(NON_ALNUM.sub(" ", body).split(" ")) > 1:
-            hits += 1
-    think_format = hits / 5 * 0.5
-    # grounded_region_specific_thinking_format_reward_think_rethink (box part)
-    boxes = BOX_RE.findall(text.split("<rethink>")[0]) if "<rethink>" in text else []
-    return answer_format, think_format, boxes
-
+from official_port import official_structure  # noqa: E402  (the official checks, shared with bench_rewards)
 
 def gritkit_parse(text: str):
     """try_parse, reading what a reward reads: the verdict, every box's numbers, every section's text."""

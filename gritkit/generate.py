@@ -42,8 +42,8 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 from gritkit.errors import ConfigError, DataError
 from gritkit.train import GRIT_PROMPT_SUFFIX, grit_prompt
 
-__all__ = ["generate", "generate_file", "build_messages", "resume_point", "vllm_arguments",
-           "GenerateSummary", "BACKENDS", "CONSTRAINED_BACKENDS"]
+__all__ = ["generate", "generate_file", "generate_vllm_file", "build_messages", "resume_point", "vllm_arguments",
+           "GrammarConstraint", "GenerateSummary", "BACKENDS", "CONSTRAINED_BACKENDS"]
 
 BACKENDS = ("transformers", "vllm")
 """Generation engines: Hugging Face ``generate`` (default) and vLLM."""
@@ -486,6 +486,10 @@ class GrammarConstraint:
         return _GrammarLogitsProcessor(self, batch, max_new_tokens)
 
 
+_CLOSING_SLACK = 3
+"""Steps kept in hand when closing: a UTF-8 character split over byte tokens needs up to 3 more."""
+
+
 def _make_processor_class():
     from transformers import LogitsProcessor
 
@@ -553,14 +557,14 @@ def _make_processor_class():
                     continue
                 self._fill(i)
                 queue = self.queues[i]
-                if not queue and remaining <= self.c.longest_closing:
+                if not queue and remaining <= self.c.longest_closing + _CLOSING_SLACK:
                     closing = self.c.closing_tokens(self.texts[i])
-                    if closing and len(closing) >= remaining:
+                    if closing and len(closing) + _CLOSING_SLACK >= remaining:
                         queue.extend(closing)  # from here on, close: one forced token a step
+                # A tag may follow any free text, except in the middle of a character whose UTF-8
+                # bytes are split over tokens: then the mask lets the model finish it first.
                 if queue and self._allowed(i, queue[0]):
                     forced[i] = queue.pop(0)
-                elif queue:  # pragma: no cover - the grammar always lets a tag follow free text
-                    queue.clear()
             vocab = scores.shape[-1]
             if scores.device.type == "cuda" and self.c.backend == "xgrammar":
                 import xgrammar as xgr
@@ -691,13 +695,31 @@ def generate_file(data: PathLike, out: PathLike, *, model, processor, images: Op
     Returns:
         A :class:`GenerateSummary`.
     """
+    def rows(records: list, skip: int) -> Iterator[dict]:
+        return generate(records, model=model, processor=processor, images=images, num_samples=num_samples,
+                        skip=skip, **kwargs)
+
+    return _write_rows(data, out, num_samples, rows, progress=progress, print_fn=print_fn)
+
+
+def _read_records(data: PathLike) -> list:
     from gritkit.io import read_jsonl
 
     data = Path(data)
     if not data.is_file():
         raise DataError(f"The data file {str(data)!r} does not exist (looked at {data.resolve()}).\n"
                         "Pass --data FILE.jsonl with one JSON object per line in GRIT's schema.")
-    records: list = [line.record if line.record is not None else _BadLine(line.error) for line in read_jsonl(data)]
+    return [line.record if line.record is not None else _BadLine(line.error) for line in read_jsonl(data)]
+
+
+def _write_rows(data: PathLike, out: PathLike, num_samples: int, rows_for: Callable[[list, int], Iterator[dict]],
+                *, progress: Optional[bool], print_fn: Optional[Callable[[str], None]]) -> GenerateSummary:
+    """Resume ``out`` and append the rows ``rows_for(records, skip)`` yields, one flushed line each."""
+    from gritkit.commands._progress import progress_bar
+
+    if num_samples < 1:
+        raise ConfigError(f"num_samples must be at least 1, got {num_samples}.")
+    records = _read_records(data)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done, end = resume_point(out)
@@ -718,13 +740,9 @@ def generate_file(data: PathLike, out: PathLike, *, model, processor, images: Op
         fh.truncate()
         if done == summary.total:
             return summary
-        rows = generate(records, model=model, processor=processor, images=images, num_samples=num_samples,
-                        skip=done, **kwargs)
-        from gritkit.commands._progress import progress_bar
-
         with progress_bar(summary.total, "generate", enabled=progress) as advance:
             advance(done)
-            for row in rows:
+            for row in rows_for(records, done):
                 fh.write((json.dumps(_jsonable(row), ensure_ascii=False) + "\n").encode("utf-8"))
                 fh.flush()
                 summary.written += 1
@@ -777,3 +795,91 @@ def vllm_arguments(model: str, *, max_new_tokens: int = 256, temperature: float 
                               f"got {constrained_backend!r}.")
         llm["structured_outputs_config"] = {"backend": constrained_backend}
     return llm, sampling
+
+
+def generate_vllm_file(data: PathLike, out: PathLike, *, model: str, images: Optional[PathLike] = None,
+                       num_samples: int = 1, max_new_tokens: int = 256, temperature: float = 0.9,
+                       top_p: float = 1.0, seed: int = 0, constrained: bool = False, grammar: str = "grit",
+                       max_free: Optional[int] = None, constrained_backend: str = "auto",
+                       prompt_suffix: Optional[str] = None, batch_size: int = 64, llm: Any = None,
+                       processor: Any = None, progress: Optional[bool] = None,
+                       print_fn: Optional[Callable[[str], None]] = None) -> GenerateSummary:
+    """:func:`generate_file` with vLLM as the engine (``gritkit generate --backend vllm``).
+
+    The prompts are the same (GRIT's, through the model's chat template); the
+    engine and sampling settings come from :func:`vllm_arguments`, so
+    ``constrained`` uses vLLM's structured outputs with the exported Lark
+    grammar. vLLM cannot force the closing tags when ``max_new_tokens`` runs out,
+    so an output cut there may not parse; the grammar's free-text bound is what
+    keeps a weak model moving. ``llm`` and ``processor`` may be given (already
+    built); otherwise they are built from ``model``.
+    """
+    llm_kwargs, sampling_kwargs = vllm_arguments(
+        model, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, num_samples=num_samples,
+        seed=seed, constrained=constrained, grammar=grammar, max_free=max_free,
+        constrained_backend=constrained_backend)
+    suffix = GRIT_PROMPT_SUFFIX if prompt_suffix is None else prompt_suffix
+    state: dict = {}
+
+    def engine():
+        if "llm" not in state:
+            import vllm
+
+            state["llm"] = llm if llm is not None else vllm.LLM(**llm_kwargs)
+            state["params"] = _vllm_sampling_params(vllm, sampling_kwargs)
+            if processor is None:
+                from gritkit.tiny import load_processor
+
+                state["processor"] = load_processor(model)
+            else:
+                state["processor"] = processor
+        return state["llm"], state["params"], state["processor"]
+
+    def rows(records: list, skip: int) -> Iterator[dict]:
+        first = skip // num_samples
+        drop = skip % num_samples
+        jobs = [_Job(i, 0, rec, rec.error if isinstance(rec, _BadLine) else None)
+                for i, rec in enumerate(records) if i >= first]
+        for start in range(0, len(jobs), batch_size):
+            chunk = jobs[start:start + batch_size]
+            the_llm, params, proc = engine()
+            prompts, ready = [], []
+            for job in chunk:
+                if job.error is None:
+                    try:
+                        image = _load_image(job.record, images)
+                        text = proc.apply_chat_template(build_messages(job.record, suffix, with_image=image is not None),
+                                                        tokenize=False, add_generation_prompt=True)
+                        prompts.append({"prompt": text, **({"multi_modal_data": {"image": image}} if image else {})})
+                        ready.append(job)
+                    except DataError as exc:
+                        job.error = str(exc)
+            results = iter(the_llm.generate(prompts, sampling_params=params) if prompts else [])
+            by_job = {id(j): next(results) for j in ready}
+            for job in chunk:
+                for k in range(num_samples):
+                    if job.index == first and k < drop:
+                        continue
+                    sample = _Job(job.index, k, job.record)
+                    if job.error is not None or id(job) not in by_job:
+                        yield _row(sample, None, num_samples, job.error or "not generated")
+                    else:
+                        yield _row(sample, by_job[id(job)].outputs[k].text, num_samples)
+
+    return _write_rows(data, out, num_samples, rows, progress=progress, print_fn=print_fn)
+
+
+def _vllm_sampling_params(vllm, kwargs: dict):
+    """``vllm.SamplingParams`` from :func:`vllm_arguments`' dict (structured outputs as vLLM's params object)."""
+    kwargs = dict(kwargs)
+    so = kwargs.pop("structured_outputs", None)
+    if so is not None:
+        try:
+            from vllm.sampling_params import StructuredOutputsParams
+        except ImportError:  # vLLM before 0.11 called it guided decoding
+            from vllm.sampling_params import GuidedDecodingParams
+
+            kwargs["guided_decoding"] = GuidedDecodingParams(**so)
+        else:
+            kwargs["structured_outputs"] = StructuredOutputsParams(**so)
+    return vllm.SamplingParams(**kwargs)

@@ -241,17 +241,47 @@ def _lean(v):
     return v
 
 
+def _frozen(self, value):
+    raise AttributeError(
+        f"{type(self).__name__} is immutable: one parse result is shared by every reward "
+        "that reads the completion. Make a changed copy with model_copy(update={...}).")
+
+
 def _fields(cls):
     """Give ``cls`` a read-only property per field (unless it defines one itself)."""
-    def frozen(self, value):
-        raise AttributeError(
-            f"{type(self).__name__} is immutable: one parse result is shared by every reward "
-            "that reads the completion. Make a changed copy with model_copy(update={...}).")
-
     for f in cls._fields:
         if f not in cls.__dict__:
-            setattr(cls, f, property(attrgetter("_" + f), frozen, doc=f"The ``{f}`` field."))
+            setattr(cls, f, property(attrgetter("_" + f), _frozen, doc=f"The ``{f}`` field."))
     return cls
+
+
+# A ParseResult's error and deviations may be left to build on first read:
+# ``_error`` and ``_deviations`` are then PENDING and ``_lazy`` is
+# ``(function, args)`` returning both (the parser's, for malformed text only).
+PENDING = object()
+
+
+def _lazy_field(name: str, doc: str) -> property:
+    """A ParseResult property that builds its value (with its PENDING sibling) on first read."""
+    get = attrgetter("_" + name)
+
+    def read(r: "ParseResult"):
+        value = get(r)
+        if value is PENDING:
+            _finish(r)
+            value = get(r)
+        return value
+
+    return property(read, _frozen, doc=doc)
+
+
+def _finish(r: "ParseResult") -> None:
+    lazy = r._lazy
+    if lazy is None:  # another thread finished it meanwhile
+        return
+    fn, args = lazy
+    r._error, r._deviations = fn(*args)
+    r._lazy = None
 
 
 @_fields
@@ -414,9 +444,12 @@ class ParseResult(_Lean):
     ``result.sections``, ``result.answer``, ``result.text``.
     """
 
-    __slots__ = ("_ok", "_grammar", "_output", "_error", "_deviations")
+    __slots__ = ("_ok", "_grammar", "_output", "_error", "_deviations", "_lazy")
     _fields = ("ok", "grammar", "output", "error", "deviations")
     _defaults = {"error": None, "deviations": ()}
+
+    error = _lazy_field("error", "The first grammar error, or ``None`` when ``ok``.")
+    deviations = _lazy_field("deviations", "The departures from the grammar, in text order.")
 
     ok: bool
     grammar: str
@@ -448,7 +481,7 @@ class ParseResult(_Lean):
 
     def has_deviation(self, code: str) -> bool:
         """True when recovery found a deviation with this ``code``."""
-        return any(d._code == code for d in self._deviations)
+        return any(d._code == code for d in self.deviations)
 
 
 _LEAN = {c.__name__: c for c in (Box, Section, Deviation, ErrorInfo, GroundedOutput, ParseResult)}
@@ -498,9 +531,15 @@ _make_output = _builder(GroundedOutput)
 _make_result = _builder(ParseResult)
 
 
-def make_result(ok, grammar, text, sections, boxes, answer, error, deviations) -> ParseResult:
-    """A ParseResult and its GroundedOutput, not validated (for the parser)."""
-    return _make_result(ok, grammar, _make_output(text, sections, boxes, answer), error, deviations)
+def make_result(ok, grammar, text, sections, boxes, answer, error, deviations, lazy=None) -> ParseResult:
+    """A ParseResult and its GroundedOutput, not validated (for the parser).
+
+    With ``lazy = (function, args)``, ``error`` and ``deviations`` are left
+    :data:`PENDING` and ``function(*args)`` returns them on first read.
+    """
+    r = _make_result(ok, grammar, _make_output(text, sections, boxes, answer), error, deviations)
+    r._lazy = lazy
+    return r
 
 
 _BUILDERS = {Box: make_box, Section: make_section, Deviation: make_deviation, ErrorInfo: make_error,

@@ -15,9 +15,10 @@ Production parsing and the equivalence tests run the same code: :func:`_parse`
 takes the scanner to use, the fast one (default) or the reference one built
 straight from the ``.lark`` terminals (tests/test_scanner.py compares them).
 
-Results are cached by text and grammar in a bounded cache (256 entries by
-default, :func:`set_cache_size`; the oldest go first), so the several rewards
-that read one completion parse it once.
+Results are cached by text and grammar in a small bounded cache (16 entries by
+default, :func:`set_cache_size`; the oldest go first), so code that parses one
+completion again gets the same result; the composer and the adapters parse
+each completion of a batch once anyway.
 
 >>> r = try_parse("<think>cat at (1, 2, 30, 40)</think><rethink>ok</rethink><answer> 1")
 >>> r.ok, r.boxes[0].coords, r.boxes[0].section, r.answer
@@ -37,18 +38,20 @@ from typing import Mapping, Optional, Union
 from gritkit.errors import GritSyntaxError
 from gritkit.grammar import END, Grammar, load_grammar
 from gritkit.lexer import Scanner
-from gritkit.models import (ErrorInfo, GroundedOutput, ParseResult, make_deviation, make_error,
-                            make_result, make_section)
+from gritkit.models import (PENDING, ErrorInfo, GroundedOutput, ParseResult, make_deviation,
+                            make_error, make_result, make_section)
 
 GrammarLike = Union[str, Grammar]
 
-# The cache needs to hold one batch of completions: every reward reads the same
-# completions one after another. A larger cache costs more than it saves: cached
-# results live long enough to reach the garbage collector's oldest generation,
-# whose full passes then come more often (measured: 1,024 entries cost 10% of
-# scoring throughput, 256 cost nothing). Raise it with set_cache_size() when one
-# reward call sees more completions than this.
-CACHE_SIZE = 64
+# The composer, the trainer adapters and the commands parse each completion once
+# and hand the result to every reward, so the cache only serves code that calls
+# try_parse on one text again and again (a reward that parses for itself,
+# gritkit.testing). It is kept small because it is not free: every result it
+# keeps alive is more work for the garbage collector, and the bookkeeping costs
+# too (measured on the benchmark corpus: 16 entries cost about 5% of the parse,
+# 64 entries 12 to 15%, 256 entries 20%). Raise it with set_cache_size() when a
+# loop of your own parses a batch once per reward.
+CACHE_SIZE = 16
 CACHE_MAX_CHARS = 65536  # longer texts are parsed every time rather than kept
 
 _cache: "dict[tuple[str, str], ParseResult]" = {}   # insertion-ordered: FIFO eviction
@@ -90,8 +93,9 @@ def clear_cache() -> None:
 def set_cache_size(size: int) -> None:
     """Keep at most ``size`` parse results (0 turns the cache off).
 
-    Make it at least the number of completions a reward call sees at once
-    (TRL: the per-process generation batch).
+    The composer and the trainer adapters parse each batch once, so they need
+    no cache; make it the batch size when code of your own calls ``try_parse``
+    on a batch once per reward.
     """
     global CACHE_SIZE
     if not isinstance(size, int) or size < 0:
@@ -216,7 +220,8 @@ def snippet(text: str, offset: int, width: int = 72) -> str:
     hi = min(le, lo + width)
     lo = max(ls, min(lo, hi - width))
     src = text[lo:hi]
-    src = "".join(c if c.isprintable() or c == "\t" else "\ufffd" for c in src).replace("\t", " ")
+    if not src.isprintable():  # tabs become spaces, other unprintable characters U+FFFD
+        src = "".join(c if c.isprintable() or c == "\t" else "\ufffd" for c in src).replace("\t", " ")
     prefix = "…" if lo > ls else ""
     suffix = "…" if hi < le else ""
     caret = " " * (len(prefix) + offset - lo) + "^"
@@ -497,12 +502,20 @@ def _parse(text: str, g: Grammar, scanner: Optional[Scanner] = None) -> ParseRes
         if answer is None and k == "answer":
             answer = body.strip()
         sections.append(make_section(k, tags[a][fa], tags[b][fb], bs, be, body, closed))
-    error = None if ok else _describe_error(g, text, tags, boxes, err)
+    if ok and not devs and not lex_devs:
+        return make_result(ok, g.name, text, tuple(sections), tuple(boxes), answer, None, ())
+    # malformed text: the error and the deviations are built when first read
+    return make_result(ok, g.name, text, tuple(sections), tuple(boxes), answer, PENDING, PENDING,
+                       (_finish, (g, text, tags, boxes, err, lex_devs, devs)))
+
+
+def _finish(g: Grammar, text: str, tags: list, boxes: list, err, lex_devs: list, devs: tuple) -> tuple:
+    """The error and the deviations of a malformed text (see :func:`_parse`)."""
+    error = None if err is None else _describe_error(g, text, tags, boxes, err)
     if devs:
         devs = [(code, message if fill is None else message.format(tags[fill[0]][fill[1]]),
                  tags[at[0]][at[1]]) for code, message, at, fill in devs]
-    deviations = _deviations(text, lex_devs, devs) if devs or lex_devs else ()
-    return make_result(ok, g.name, text, tuple(sections), tuple(boxes), answer, error, deviations)
+    return error, (_deviations(text, lex_devs, devs) if devs or lex_devs else ())
 
 
 _VIRTUAL_START = (None, 0, 0, 0)

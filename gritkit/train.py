@@ -307,7 +307,8 @@ def check_model(model: str) -> None:
     if path.is_dir():
         return
     if path.exists() or _looks_like_path(model):
-        raise ConfigError(f"The model folder {model!r} does not exist (looked at {path.resolve()}).\n"
+        what = "is a file, not a model folder" if path.exists() else "does not exist"
+        raise ConfigError(f"The model folder {model!r} {what} (looked at {path.resolve()}).\n"
                           "Pass --model with a local model folder or a Hugging Face hub id "
                           "(e.g. Qwen/Qwen2.5-VL-3B-Instruct), or --tiny qwen2_5_vl for a tiny random model.")
     offline = _truthy_env("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")

@@ -82,21 +82,21 @@ def _overlap(a, b):
         return (iw > 0) & (ih > 0) & (iw * ih != 0.0)
 
 
-def _meeting_pairs(a: Sequence[BoxT], b: Sequence[BoxT], limit: Optional[int] = None,
+def _meeting_pairs(a: Sequence[BoxT], b: Optional[Sequence[BoxT]] = None, limit: Optional[int] = None,
                    stop_on_overlap: bool = False):
     """Index pairs ``(i, j)`` of boxes ``a[i]``, ``b[j]`` whose closed rectangles meet, sorted.
 
     A superset of the pairs that overlap with positive area: an STRtree on ``b`` is
     queried with chunks of ``a`` (envelope tests, inclusive). Chunks start small and
     double, so a query stops early and never holds more than ``chunk * len(b)`` pairs.
-    Returns ``None`` when there are more than ``limit`` pairs, or, with
-    ``stop_on_overlap``, as soon as a pair overlaps with positive area (``a`` is
-    ``b`` then, and only ``i < j`` is kept).
+    Without ``b``, the pairs within ``a`` (``i < j``). Returns ``None`` when there
+    are more than ``limit`` pairs, or, with ``stop_on_overlap``, as soon as a pair
+    overlaps with positive area.
     """
     import numpy as np
     import shapely
 
-    same = b is a
+    same = b is None
     fa = _as_array(a)
     fb = fa if same else _as_array(b)
     with np.errstate(all="ignore"):
@@ -132,7 +132,7 @@ def _disjoint(boxes: Sequence[BoxT]) -> bool:
     """No two boxes overlap with positive area (touching is allowed); near-linear."""
     if len(boxes) < 2:
         return True
-    return _meeting_pairs(boxes, boxes, stop_on_overlap=True) is not None
+    return _meeting_pairs(boxes, stop_on_overlap=True) is not None
 
 
 def _exact_pair_limit(n: int, m: int) -> int:

@@ -14,7 +14,7 @@ content that is not text) is a failed call, retried like a server error.
 Training: :func:`for_training` makes a config's judges give ``None`` on failure
 (left out of TRL's sum) instead of raising, and :func:`tally` counts the verdicts
 asked for and the failures in this process, so an adapter can log the failure
-rate (:data:`FAILURE_RATE_METRIC`) for each batch.
+rate (:data:`FAILURE_RATE_METRIC`) for each batch (:func:`log_failure_rate`).
 
 It is an ``async def`` reward: the composer awaits many of them at once, and the
 semaphore bounds how many requests are in flight per event loop.
@@ -186,6 +186,26 @@ def tally() -> JudgeTally:
     """
     with _tally_lock:
         return JudgeTally(*_tally)
+
+
+def log_failure_rate(before: JudgeTally, log_metric: Any) -> Optional[float]:
+    """Log the share of judge verdicts that failed since ``before`` (a :func:`tally`
+    snapshot) as :data:`FAILURE_RATE_METRIC` through ``log_metric`` (TRL's
+    ``log_metric(name, value)``), when the judge was asked anything; return it.
+
+    A logger that raises is logged as a warning: logging never ends a training step.
+
+    >>> seen = []
+    >>> log_failure_rate(tally(), lambda name, value: seen.append((name, value))) is None, seen
+    (True, [])
+    """
+    rate = (tally() - before).failure_rate
+    if rate is not None and callable(log_metric):
+        try:
+            log_metric(FAILURE_RATE_METRIC, rate)
+        except Exception as exc:  # pragma: no cover - depends on the trainer's logger
+            log.warning("judge: logging %s through %r failed: %s", FAILURE_RATE_METRIC, log_metric, exc)
+    return rate
 
 
 def for_training(config: Any) -> Any:

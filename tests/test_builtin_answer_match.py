@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gritkit
 from gritkit.builtin import answer_match as am
@@ -241,3 +243,30 @@ COUNT_HEDGE_TABLE = [
 @pytest.mark.parametrize("answer, if_3, if_4", COUNT_HEDGE_TABLE)
 def test_count_hedges_table(answer, if_3, if_4):
     assert (match(answer, "3"), match(answer, "4")) == (if_3, if_4)
+
+
+_JOINS = [" or ", ", ", " but ", "; ", "/", "... ", ", unless ", " and ", ". ", " (or ", " - "]
+_HEDGES = ["", "maybe ", "possibly ", "probably ", "perhaps "]
+
+
+def _cased(word: str, how: int) -> str:
+    return (word, word.capitalize(), word.upper())[how]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.booleans(), st.sampled_from(_HEDGES), st.sampled_from(_JOINS), st.sampled_from(_HEDGES),
+       st.integers(0, 2), st.integers(0, 2), st.sampled_from(["", ".", "?", ")"]))
+def test_naming_both_yes_no_options_never_pays(yes_first, hedge1, join, hedge2, case1, case2, end):
+    first, second = ("yes", "no") if yes_first else ("no", "yes")
+    answer = f"{hedge1}{_cased(first, case1)}{join}{hedge2}{_cased(second, case2)}{end}"
+    assert (match(answer, "yes"), match(answer, "no")) == (0.0, 0.0), answer
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 50), st.integers(0, 50), st.sampled_from(_HEDGES), st.sampled_from(_JOINS),
+       st.sampled_from(_HEDGES))
+def test_several_numbers_for_a_count_never_pay(a, b, hedge1, join, hedge2):
+    if a == b:
+        return
+    answer = f"{hedge1}{a}{join}{hedge2}{b}"
+    assert (match(answer, str(a)), match(answer, str(b))) == (0.0, 0.0), answer

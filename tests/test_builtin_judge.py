@@ -494,3 +494,14 @@ def test_for_training_through_the_composer_gives_none(server):
     composer = Composer(judge_module.for_training(cfg))
     (score,) = composer.score_many([COMPLETION], [SAMPLE])
     assert score.rewards["judge"] is None
+
+
+def test_log_failure_rate_reports_one_batch(server):
+    server.reply = lambda body: "I do not know." if "answer: Yes 1" in body["messages"][0]["content"] else "{score: 1}"
+    logged = []
+    before = judge_module.tally()
+    run_many(opts(server, max_retries=0, on_failure="none"), 4)
+    assert judge_module.log_failure_rate(before, lambda name, value: logged.append((name, value))) == 0.25
+    assert logged == [("grit/judge_failure_rate", 0.25)]
+    # nothing asked since: nothing logged
+    assert judge_module.log_failure_rate(judge_module.tally(), logged.append) is None and len(logged) == 1

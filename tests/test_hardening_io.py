@@ -234,3 +234,32 @@ def test_eval_invalid_box_rate_without_image_size(tmp_path, capsys):
     assert main(["eval", path, "--json"]) == 0
     overall = json.loads(capsys.readouterr().out)["overall"]
     assert overall["invalid_box_rate"] == 0.5 and overall["boxes_unsized"] == 1
+
+
+# 10. a failed judge call during training is None for that completion and is counted, never a crash
+
+
+def test_judge_failures_in_training_are_none_and_logged():
+    import socket
+
+    from gritkit.adapters.trl import JUDGE_FAILURE_METRIC, to_trl
+
+    with socket.socket() as s:  # a port that refuses connections
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = {"rewards": [{"name": "format"},
+                          {"name": "judge", "options": {"base_url": f"http://127.0.0.1:{port}/v1", "model": "m",
+                                                        "max_retries": 0, "timeout": 5}}]}
+    funcs, weights = to_trl(config)
+    logged = {}
+    kw = {"prompts": ["q"] * 2, "completions": [[{"role": "assistant", "content": GOOD}]] * 2,
+          "answer": ["2", "2"], "log_metric": lambda k, v: logged.__setitem__(k, v)}
+    import asyncio
+
+    out = [f(**kw) for f in funcs]
+    out = [asyncio.run(o) if asyncio.iscoroutine(o) else o for o in out]
+    assert out[1] == [None, None] and out[0] == [1.5, 1.5]
+    assert logged[JUDGE_FAILURE_METRIC] == 1.0
+    # the command line keeps its documented behaviour: the default on_failure = "raise"
+    with pytest.raises(RewardError):
+        Composer(config).score(GOOD, gritkit.Sample(answer="2"))

@@ -114,3 +114,25 @@ def test_results_are_not_pydantic_instances_but_work_as_fields_of_pydantic_model
     assert "ParseResult" in json.dumps(Scored.model_json_schema())
     with pytest.raises(ValidationError):
         Scored(result={"ok": True})
+
+
+def test_error_and_deviations_of_malformed_text_are_built_on_first_read_once():
+    import threading
+
+    text = "<think>a<think>b [1, 2, 3] <answer>c"
+    results = [gritkit.parsing._parse(text, gritkit.parsing._grammar("grit", None)) for _ in range(8)]
+    seen = []
+
+    def read(r):
+        seen.append((r.error, r.deviations, r.has_deviation("nested_tag")))
+
+    threads = [threading.Thread(target=read, args=(r,)) for r in results for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({(e, d, h) for e, d, h in seen}) == 1
+    r = results[0]
+    assert r.error is r.error and r.deviations is r.deviations and r.error.label == "unclosed <think>"
+    assert [d.code for d in r.deviations] == ["nested_tag", "not_a_box", "unclosed_section", "missing_section"]
+    assert pickle.loads(pickle.dumps(results[1])) == r and hash(results[2]) == hash(r)

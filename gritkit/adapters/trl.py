@@ -43,10 +43,12 @@ from typing import Any, Callable, Optional, Sequence
 
 from gritkit.adapters._common import box_format_for, infer_family, load_composer, pixels_from_processor
 from gritkit.errors import ConfigError, DataError
+from gritkit.builtin.judge import FAILURE_RATE_METRIC as JUDGE_FAILURE_METRIC
+from gritkit.builtin.judge import tally as judge_tally
 from gritkit.records import THINK_TAGS, RecordReader, check_columns, completion_text, prompt_question
 
 __all__ = ["to_trl", "GritReward", "GritAsyncReward", "GritTotalReward", "TrlBatch", "PARSE_ERROR_METRIC",
-           "PARSE_ERROR_COLUMN", "AsyncGRPOWeightsWarning"]
+           "PARSE_ERROR_COLUMN", "JUDGE_FAILURE_METRIC", "AsyncGRPOWeightsWarning"]
 
 logger = logging.getLogger(__name__)
 
@@ -152,10 +154,12 @@ class TrlBatch:
             if key is not None and key[0] is completions and key[1] == len(completions):
                 return self._value
             results, samples = self._prepare(completions, kwargs)
+            before = judge_tally()
             values = self.composer.values(results, samples)
+            judged = judge_tally() - before
             value = (results, samples, values)
             self._key, self._value = (completions, len(completions)), value
-        self._log(results, kwargs)
+        self._log(results, kwargs, judged)
         return value
 
     def _prepare(self, completions: Sequence[Any], kwargs: dict) -> tuple[list, list]:
@@ -187,13 +191,15 @@ class TrlBatch:
             samples.append(self.reader.sample(record, i, question=question, completion_ids=ids))
         return results, samples
 
-    def _log(self, results: list, kwargs: dict) -> None:
+    def _log(self, results: list, kwargs: dict, judged: Any = None) -> None:
         if not results:
             return
         log_metric = kwargs.get("log_metric")
         if self.log_parse_errors and callable(log_metric):
             rate = sum(1 for r in results if not r.ok) / len(results)
             _safe(log_metric, PARSE_ERROR_METRIC, float(rate))
+        if judged is not None and judged.asked and callable(log_metric):
+            _safe(log_metric, JUDGE_FAILURE_METRIC, float(judged.failure_rate))
         log_extra = kwargs.get("log_extra")
         if self.parse_error_column and callable(log_extra):
             _safe(log_extra, PARSE_ERROR_COLUMN,

@@ -143,9 +143,15 @@ class _Scorer:
         if not todo:
             return
         indices = [t[0] for t in todo]
-        scores = self.composer.score_many([t[1] for t in todo], [t[2] for t in todo], offset=indices)
-        for index, s in zip(indices, scores):
-            out[index] = {"record": index, "ok": s.ok, "total": s.total, "rewards": s.rewards}
+        composer = self.composer
+        results, samples = composer.prepare([t[1] for t in todo], [t[2] for t in todo])
+        values = composer.values(results, samples, offset=indices)
+        totals = composer.totals(values)
+        names = list(values)
+        columns = [values[name] for name in names]
+        for k, (index, result) in enumerate(zip(indices, results)):
+            out[index] = {"record": index, "ok": result.ok, "total": totals[k],
+                          "rewards": {name: col[k] for name, col in zip(names, columns)}}
 
 
 _DUMPS = json.JSONEncoder(ensure_ascii=False).encode

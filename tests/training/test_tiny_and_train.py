@@ -234,6 +234,8 @@ def test_an_uncached_model_offline_says_how_to_fix_it(tmp_path, monkeypatch):
         train("gritkit-tests/no-such-model", data, images, output_dir=tmp_path / "out")
     with pytest.raises(ConfigError, match="model folder './no/such/model' does not exist"):
         train("./no/such/model", data, images, output_dir=tmp_path / "out")
+    with pytest.raises(ConfigError, match="is a file, not a model folder"):
+        train(str(data), data, images, output_dir=tmp_path / "out")
 
 
 @pytest.mark.parametrize("argv, message", [
