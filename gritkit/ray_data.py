@@ -64,10 +64,10 @@ class ScoreLines:
 
     def __init__(self, config: Any = "grit", field_renames: Optional[Mapping[str, str]] = None,
                  box_format: Optional[str] = None):
-        from gritkit.commands.score import _Scorer
+        from gritkit.commands.score import Scorer
         from gritkit.config import load_config
 
-        self.scorer = _Scorer(load_config(config), dict(field_renames or {}), box_format)
+        self.scorer = Scorer(load_config(config), dict(field_renames or {}), box_format)
 
     def __call__(self, batch: Mapping[str, Any]) -> dict[str, list]:
         import json
