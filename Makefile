@@ -2,7 +2,8 @@
 #   make demo   set up .venv, then validate, score, evaluate and render the shipped sample
 #               outputs, run 2 GRPO steps on a tiny random VLM, and close the loop: generate
 #               with it (grammar-constrained), then evaluate and render what it wrote (offline, CPU)
-#   make test   set up .venv, then run the test suite
+#   make test   set up .venv and .venv-verl, then run the test suite
+#   make learn  the grounding experiment: does GRPO with gritkit's rewards teach a tiny VLM? (QUICK=1: reduced)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -13,9 +14,22 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRL_EXPERIMENTAL_SILENCE := 1
 
-.PHONY: demo test venv bench bench-gpu clean docs-images
+.PHONY: demo test venv venv-verl bench bench-gpu clean docs-images learn
 
 venv: $(STAMP)
+
+# A second environment for the real verl test (tests/training/test_verl_reward_loop.py): verl 0.9.1
+# pins transformers<5.11, so it lives beside the main one, with gritkit installed without [train].
+VERL_VENV  := .venv-verl
+VERL_STAMP := $(VERL_VENV)/.installed
+venv-verl: $(VERL_STAMP)
+
+$(VERL_STAMP): pyproject.toml constraints-verl.txt
+	test -x $(VERL_VENV)/bin/python || $(PYTHON) -m venv $(VERL_VENV)
+	$(VERL_VENV)/bin/python -m pip install --quiet -c constraints-verl.txt torch==2.13.0 setuptools
+	$(VERL_VENV)/bin/python -m pip install --quiet -c constraints-verl.txt verl==0.9.1 ray
+	$(VERL_VENV)/bin/python -m pip install --quiet -c constraints-verl.txt --no-build-isolation -e .
+	touch $(VERL_STAMP)
 
 $(STAMP): pyproject.toml constraints.txt examples/gritkit-example/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,7 +63,7 @@ demo: venv
 	$(BIN)/gritkit eval $(OUT)/gen.jsonl
 	$(BIN)/gritkit render $(OUT)/gen.jsonl --images examples/data/images --out $(OUT)/render-gen --html
 
-test: venv
+test: venv venv-verl
 	$(BIN)/python -m pytest -q
 
 bench: venv
@@ -65,6 +79,10 @@ bench-gpu: venv
 docs-images: venv
 	$(BIN)/gritkit render examples/data/sample_outputs.jsonl --images examples/data/images --out docs/images --records 3
 	mv docs/images/record_0003.png docs/images/render_example.png
+
+# the grounding experiment (docs/learning.md): full run, or QUICK=1 for the reduced one; writes $(OUT)/learn/
+learn: venv
+	$(BIN)/gritkit experiment grounding $(if $(QUICK),--quick) --out $(OUT)/learn --cache $(OUT)/cache/learn
 
 clean:
 	rm -rf $(OUT) build dist *.egg-info

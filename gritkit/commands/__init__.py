@@ -6,4 +6,5 @@ command runs (``--help`` imports all of them, cheaply: heavy imports stay inside
 ``run``).
 """
 
-COMMANDS = ("validate", "score", "rewards", "plugins", "eval", "render", "report", "train", "generate", "grammar")
+COMMANDS = ("validate", "score", "rewards", "plugins", "eval", "render", "report", "train", "generate", "grammar",
+            "experiment")
