@@ -212,7 +212,8 @@ class _Batcher:
             inputs = inputs.to(device)
         gen: dict[str, Any] = {"max_new_tokens": self.max_new_tokens}
         if self.temperature and self.temperature > 0:
-            gen.update(do_sample=True, temperature=float(self.temperature), top_p=self.top_p, top_k=None)
+            # top_k=0: no top-k cut (transformers' default is 50); GRIT samples from the full distribution
+            gen.update(do_sample=True, temperature=float(self.temperature), top_p=self.top_p, top_k=0)
         else:
             gen.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         pad = getattr(tok, "pad_token_id", None)
@@ -284,7 +285,7 @@ def generate(records: Iterable[dict], *, model, processor, images: Optional[Path
 
     Yields:
         One dict per record and sample, in input order: the record's fields (a
-        PIL image is replaced by ``None``), ``output`` (``None`` when the record
+        PIL image stays; files get ``None`` in its place), ``output`` (``None`` when the record
         could not be generated, with ``error`` saying why), and ``sample`` when
         ``num_samples > 1``.
 
@@ -463,6 +464,13 @@ class GrammarConstraint:
             self._tag_tokens[tag] = [added[tag]] if tag in added else \
                 self.tokenizer.encode(tag, add_special_tokens=False)
         self.longest_closing = sum(len(t) for t in self._tag_tokens.values())
+        # Special tokens other than the end tokens are masked: decoding skips them, so text the
+        # matcher saw around them could read differently in the output (<thi<|image_pad|>nk>).
+        specials = set(getattr(self.tokenizer, "all_special_ids", []) or [])
+        specials |= {i for i, t in getattr(self.tokenizer, "added_tokens_decoder", {}).items()
+                     if getattr(t, "special", False)}
+        tag_ids = {t[0] for t in self._tag_tokens.values() if len(t) == 1}
+        self.special_ids = sorted(i for i in specials - set(self.eos_ids) - tag_ids if i < self.vocab_size)
 
     def matcher(self):
         if self.backend == "xgrammar":
@@ -473,14 +481,28 @@ class GrammarConstraint:
 
         return llguidance.LLMatcher(self.lltok, self.lark, log_level=0)
 
-    def closing_tokens(self, text: str) -> Optional[list[int]]:
-        """The tokens of the fewest tags that complete ``text`` (``None``: none can)."""
+    def closing_options(self, text: str) -> list[list[int]]:
+        """Token sequences that complete ``text`` with the fewest tags, shortest first.
+
+        One appends whole tags (``shortest_closing``). When ``text`` ends with the
+        start of a tag spelled out (``…<think``), another finishes that tag
+        (``>``) and goes on from there: the matcher may already be committed to
+        the tag (a gap at its bound cannot take ``<think`` as text).
+        """
         from gritkit.export import shortest_closing
 
+        options = []
         tags = shortest_closing(text, self.rules.grammar)
-        if tags is None:
-            return None
-        return [t for tag in tags for t in self._tag_tokens[tag]]
+        if tags is not None:
+            options.append([t for tag in tags for t in self._tag_tokens[tag]])
+        for tag in self.rules.tags.values():
+            for k in range(1, len(tag)):
+                if text.endswith(tag[:k]):
+                    rest = shortest_closing(text + tag[k:], self.rules.grammar)
+                    if rest is not None:
+                        options.append(self.tokenizer.encode(tag[k:], add_special_tokens=False)
+                                       + [t for tg in rest for t in self._tag_tokens[tg]])
+        return sorted(options, key=len)
 
     def logits_processor(self, batch: int, max_new_tokens: int):
         return _GrammarLogitsProcessor(self, batch, max_new_tokens)
@@ -558,9 +580,10 @@ def _make_processor_class():
                 self._fill(i)
                 queue = self.queues[i]
                 if not queue and remaining <= self.c.longest_closing + _CLOSING_SLACK:
-                    closing = self.c.closing_tokens(self.texts[i])
-                    if closing and len(closing) + _CLOSING_SLACK >= remaining:
-                        queue.extend(closing)  # from here on, close: one forced token a step
+                    options = [o for o in self.c.closing_options(self.texts[i]) if o]
+                    if options and len(options[0]) + _CLOSING_SLACK >= remaining:
+                        # from here on, close: one forced token a step (an option the grammar allows now)
+                        queue.extend(next((o for o in options if self._allowed(i, o[0])), options[0]))
                 # A tag may follow any free text, except in the middle of a character whose UTF-8
                 # bytes are split over tokens: then the mask lets the model finish it first.
                 if queue and self._allowed(i, queue[0]):
@@ -582,6 +605,8 @@ def _make_processor_class():
                     llguidance.torch.apply_token_bitmask_inplace(cpu, self.bitmask)
                 if cpu is not scores:
                     scores.copy_(cpu.to(scores.device))
+            if self.c.special_ids:  # image pads, chat markers: never part of an output
+                scores[:, self.c.special_ids] = float("-inf")
             for i, tok in forced.items():
                 keep = scores[i, tok].clone()
                 scores[i].fill_(float("-inf"))
