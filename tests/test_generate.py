@@ -193,6 +193,22 @@ def test_constrained_renamed_grammar_and_r1():
         assert all(gritkit.try_parse(r["output"], grammar).ok for r in rows), [r["output"] for r in rows]
 
 
+def test_closing_options_and_masked_special_tokens():
+    pytest.importorskip("xgrammar")
+    from gritkit.generate import GrammarConstraint
+
+    model, proc, _ = _tiny()
+    tok = proc.tokenizer
+    c = GrammarConstraint(proc, max_free=4, eos_ids=[tok.convert_tokens_to_ids("<|im_end|>")])
+    texts = {tok.decode(o) for o in c.closing_options("a b<think")}
+    # whole tags, or finish the <think> already spelled out (a gap at its bound is committed to it)
+    assert texts == {"<think></think><rethink></rethink><answer>", "></think><rethink></rethink><answer>"}
+    assert c.closing_options("<think>x</think><rethink>y</rethink><answer>z") == [[]]
+    pad = tok.convert_tokens_to_ids("<|image_pad|>")
+    assert pad in c.special_ids and tok.convert_tokens_to_ids("<think>") not in c.special_ids
+    assert tok.convert_tokens_to_ids("<|im_end|>") not in c.special_ids
+
+
 def test_constrained_needs_top_p_one():
     model, proc, _ = _tiny()
     with pytest.raises(ConfigError, match="top_p"):
