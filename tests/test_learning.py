@@ -179,8 +179,8 @@ def test_gpu_recipe_runs_end_to_end_on_cpu_with_a_tiny_model(tmp_path, monkeypat
 
 
 # --------------------------------------------------------------------------- learning
-LEARN_STEPS = 24
-LEARN_HELDOUT = 60
+LEARN_STEPS = 30
+LEARN_HELDOUT = 100
 
 
 @torch_needed
@@ -197,10 +197,10 @@ def test_grpo_with_the_real_truth_improves_grounding_and_the_shuffled_control_do
     torch.set_num_threads(1)
     held = tasks.heldout(LEARN_HELDOUT, tasks=("locate",))
     scorer = HeldOutScorer()
-    settings = GRPOSettings(steps=LEARN_STEPS, tasks=("locate",), train_prompts=128, max_completion_length=32)
+    settings = GRPOSettings(steps=LEARN_STEPS, tasks=("locate",))
 
     def greedy_iou(model, processor):
-        outputs = generate_outputs(held, model, processor, temperature=0.0, seed=0, max_new_tokens=32)
+        outputs = generate_outputs(held, model, processor, temperature=0.0, seed=0, max_new_tokens=48)
         return scorer.score(outputs)["overall"]["iou"]
 
     model, processor = load(FIXTURE)

@@ -119,7 +119,9 @@ class HeldOutScorer:
         """Metrics of generated records (``output`` plus the task fields), overall and per task."""
         from gritkit.evaluate import summarize
 
-        plain = [{k: v for k, v in r.items() if k != "image"} | {"image": r.get("image_id")} for r in outputs]
+        # A record gritkit's generate could not generate has output None: it counts, as an empty completion.
+        plain = [{k: v for k, v in r.items() if k not in ("image", "output")}
+                 | {"image": r.get("image_id"), "output": r.get("output") or ""} for r in outputs]
         metrics = self.evaluator.evaluate_records(list(enumerate(plain)))
         summary = summarize(metrics, dedupe=False)
         groups: dict[str, dict[str, Any]] = {}
