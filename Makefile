@@ -1,7 +1,7 @@
 # gritkit: the two commands a fresh machine needs.
 #   make demo   set up .venv, then validate, score, evaluate and render the shipped sample
 #               outputs and run 2 GRPO steps on a tiny random VLM (offline, CPU)
-#   make test   set up .venv, then run the test suite
+#   make test   set up .venv and .venv-verl, then run the test suite
 #   make learn  the grounding experiment: does GRPO with gritkit's rewards teach a tiny VLM? (QUICK=1: reduced)
 PYTHON ?= python3
 VENV   := .venv
@@ -13,9 +13,22 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRL_EXPERIMENTAL_SILENCE := 1
 
-.PHONY: demo test venv bench bench-gpu clean docs-images learn
+.PHONY: demo test venv venv-verl bench bench-gpu clean docs-images learn
 
 venv: $(STAMP)
+
+# A second environment for the real verl test (tests/training/test_verl_reward_loop.py): verl 0.9.1
+# pins transformers<5.11, so it lives beside the main one, with gritkit installed without [train].
+VERL_VENV  := .venv-verl
+VERL_STAMP := $(VERL_VENV)/.installed
+venv-verl: $(VERL_STAMP)
+
+$(VERL_STAMP): pyproject.toml constraints-verl.txt
+	test -x $(VERL_VENV)/bin/python || $(PYTHON) -m venv $(VERL_VENV)
+	$(VERL_VENV)/bin/python -m pip install --quiet -c constraints-verl.txt torch==2.13.0 setuptools
+	$(VERL_VENV)/bin/python -m pip install --quiet -c constraints-verl.txt verl==0.9.1 ray
+	$(VERL_VENV)/bin/python -m pip install --quiet -c constraints-verl.txt --no-build-isolation -e .
+	touch $(VERL_STAMP)
 
 $(STAMP): pyproject.toml constraints.txt examples/gritkit-example/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,7 +54,7 @@ demo: venv
 	$(BIN)/gritkit train --tiny qwen2_5_vl --data examples/data/train.jsonl --images examples/data/images \
 		--output-dir $(OUT)/tiny-grpo --max-steps 2
 
-test: venv
+test: venv venv-verl
 	$(BIN)/python -m pytest -q
 
 bench: venv

@@ -1,9 +1,9 @@
 """Reward throughput: gritkit's ``grit-official`` preset against a plain regex port, on one core.
 
-The port is GRIT's official reward code for five of its six terms, written the
-way GRIT.md §2.2 describes ``grpo-gr/rewards.py``: plain string and regex code
-per completion, no parser. The sixth term, the GPT judge, is left out of both
-sides (it is a network call). The terms:
+The port (``benchmarks/official_port.py``) is GRIT's official reward code for five
+of its six terms: plain string and regex code per completion, no parser. The
+sixth term, the GPT judge, is left out of both sides (it is a network call). The
+terms:
 
 * ``answer_format``: 0.25 per: ``<answer>`` occurs; it occurs exactly once.
 * ``think_format``: the last-occurrence tag scan of ``<think>``, ``</think>``,
@@ -25,92 +25,42 @@ other in alternation, pinned to one CPU core, best of ``--repeat`` rounds over t
 (``benchmarks/corpus.py``, the parse benchmark's). Then both are compared term by
 term on every record.
 
-Usage:
-    python benchmarks/bench_rewards.py [--n 10000] [--seed 0] [--repeat 5] [--check]
+Then the whole process: ``gritkit score --preset grit-official --json`` on the
+corpus written as a JSON Lines file, against ``benchmarks/official_port.py`` (the
+same five terms as a plain script, standard library only, with the same JSON Lines
+reading and writing), each run as a subprocess pinned to the same core; and
+``gritkit score`` on a one-record file, for start-up.
 
-``--check`` exits 1 when gritkit is below half the port's throughput or a term
-disagrees on any record.
+Usage:
+    python benchmarks/bench_rewards.py [--n 10000] [--seed 0] [--repeat 5] [--check] [--no-process]
+
+``--check`` exits 1 when gritkit is below the port's throughput (in process or as a
+whole process) or a term disagrees on any record.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import json
 import os
 import platform
-import re
+import resource
+import subprocess
 import sys
+import tempfile
 import time
-from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_parse import official_structure  # noqa: E402
 from corpus import make_corpus  # noqa: E402
+from official_port import TERMS, port_terms  # noqa: E402
 
 from gritkit.compose import Composer  # noqa: E402
 from gritkit.config import load_preset  # noqa: E402
 from gritkit.parsing import clear_cache  # noqa: E402
+from gritkit.records import RecordReader  # noqa: E402
 
-TERMS = ("answer_format", "think_format", "grounded_format", "repetition", "bleu")
-TARGET = 0.5
-
-# ------------------------------------------------------------------------------------------
-# The plain regex port of the official terms
-
-# answer_format, think_format and the box regex of grounded_format are the parse
-# benchmark's port of the same official code (benchmarks/bench_parse.py).
-NON_ALNUM_SPACE = re.compile(r"[^a-zA-Z0-9\s]")
-
-
-def grounded_format(boxes: list, dataset: str, answer: str) -> float:
-    """``boxes``: the regex matches before the first ``<rethink>`` ([] without one)."""
-    score = 0.5 if boxes else 0.0
-    if dataset == "tallyqa" and answer.strip().isdigit() and len(boxes) == int(answer):
-        score += 1.0
-    return score
-
-
-def repetition_words(text: str, n: int = 8) -> float:
-    if not text:
-        return 0.5
-    words = text.split()
-    if len(words) < n:
-        return 0.5
-    total = len(words) - n
-    if total == 0:
-        return 0.5
-    repeats = sum(1 for i in range(len(words) - n) if words[i:i + n] == words[i + n:i + 2 * n])
-    w = 1 - repeats / total
-    t = 1.0  # the token half: the corpus has no token ids
-    return (t - (1 - w)) * 0.5
-
-
-def bleu_quirk(text: str, answer: str) -> float:
-    if "<answer>" not in text:
-        return 0.0
-    pred = NON_ALNUM_SPACE.sub(" ", text.split("<answer>", 1)[1]).lower().split()
-    ref = NON_ALNUM_SPACE.sub(" ", answer).lower().split()
-    if not pred:
-        return 0.0
-    ref_counts = Counter(ref)
-    clipped = sum(min(c, ref_counts[w]) for w, c in Counter(pred).items())
-    if clipped == 0:
-        return 0.0
-    precision = clipped / len(pred)
-    bp = 1.0 if len(pred) > len(ref) else math.exp(1 - len(ref) / len(pred))
-    return 0.1 * bp * precision
-
-
-def port_terms(record: dict) -> tuple[float, ...]:
-    text, answer = record["output"], str(record["answer"])
-    answer_format, think_format, boxes = official_structure(text)
-    if "<rethink>" not in text:
-        grounded = 0.0
-    else:
-        grounded = grounded_format(boxes, record["dataset"], answer)
-    return answer_format, think_format, grounded, repetition_words(text), bleu_quirk(text, answer)
-
+TARGET = 1.0
 
 # ------------------------------------------------------------------------------------------
 # gritkit
@@ -124,11 +74,11 @@ def gritkit_composer() -> Composer:
 
 
 def gritkit_scores(composer: Composer, records: list[dict], chunk: int = 256) -> list:
-    config = composer.config
+    reader = RecordReader.from_config(composer.config)
     out = []
     for start in range(0, len(records), chunk):
         part = records[start:start + chunk]
-        samples = [config.make_sample(r) for r in part]
+        samples = [reader.sample(r) for r in part]
         out.extend(composer.score_many([r["output"] for r in part], samples, offset=start))
     return out
 
@@ -175,12 +125,44 @@ def pin_one_core() -> str:
     return f"pinned to CPU {core} of {len(allowed)}"
 
 
+def whole_process(records: list[dict], repeat: int) -> tuple[float, float, float]:
+    """Seconds for the whole `gritkit score --preset grit-official --json` process against the
+    plain script (benchmarks/official_port.py) on the same JSON Lines file, best of ``repeat``;
+    and `gritkit score` on a one-record file (start-up)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    exe = os.path.join(os.path.dirname(sys.executable), "gritkit")
+    env = {**os.environ, "GRITKIT_LOAD_PLUGINS": ""}  # the built-ins only, as the port has
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "corpus.jsonl")
+        one = os.path.join(tmp, "one.jsonl")
+        with open(data, "w", encoding="utf-8") as fh:
+            for r in records:
+                fh.write(json.dumps(r) + "\n")
+        with open(one, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(records[0]) + "\n")
+        sides = {"port": [sys.executable, os.path.join(here, "official_port.py"), data],
+                 "kit": [exe, "score", data, "--preset", "grit-official", "--json"],
+                 "start": [exe, "score", one, "--preset", "grit-official", "--json"]}
+        best = dict.fromkeys(sides, float("inf"))
+        cpu = dict.fromkeys(sides, float("inf"))
+        for _ in range(repeat):
+            for name, cmd in sides.items():
+                r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                t0 = time.perf_counter()
+                subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
+                best[name] = min(best[name], time.perf_counter() - t0)
+                r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu[name] = min(cpu[name], (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime))
+    return best, cpu
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000, help="completions in the corpus")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=5, help="runs of each side; the best counts")
     ap.add_argument("--check", action="store_true", help="exit 1 below the target or on any disagreement")
+    ap.add_argument("--no-process", action="store_true", help="skip the whole-process comparison")
     args = ap.parse_args(argv)
 
     pinned = pin_one_core()
@@ -191,7 +173,8 @@ def main(argv=None) -> int:
     print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}, {pinned}")
     print(f"gritkit components: {', '.join(composer.names)}")
 
-    samples = [composer.config.make_sample(r) for r in records]
+    reader = RecordReader.from_config(composer.config)
+    samples = [reader.sample(r) for r in records]
     texts = [r["output"] for r in records]
     best = best_of(args.repeat, port=lambda: [port_terms(r) for r in records],
                    kit=lambda: gritkit_scores(composer, records),
@@ -204,11 +187,25 @@ def main(argv=None) -> int:
     print(f"{'gritkit grit-official (no judge), end to end':<44} {kit_tp:>10,.0f} completions/s")
     print(f"{'  of which scoring with samples prebuilt':<44} {score_tp:>10,.0f} completions/s")
     verdict = "meets" if ratio >= TARGET else "BELOW"
-    print(f"ratio gritkit / port: {ratio:.2f}x ({verdict} the target of {TARGET}x)")
+    print(f"ratio gritkit / port (in process): {ratio:.2f}x ({verdict} the target of {TARGET}x)")
+    process_ratio = None
+    if not args.no_process:
+        wall, cpu = whole_process(records, args.repeat)
+        process_ratio = wall["port"] / wall["kit"]
+        verdict = "meets" if process_ratio >= TARGET else "BELOW"
+        n = len(records)
+        print(f"{'whole process: plain script (official_port.py)':<44} {n / wall['port']:>10,.0f} completions/s "
+              f"(CPU {n / cpu['port']:,.0f}/s)")
+        print(f"{'whole process: gritkit score --json':<44} {n / wall['kit']:>10,.0f} completions/s "
+              f"(CPU {n / cpu['kit']:,.0f}/s)")
+        print(f"ratio gritkit / port (whole process): {process_ratio:.2f}x wall, {cpu['port'] / cpu['kit']:.2f}x CPU "
+              f"({verdict} the target of {TARGET}x)")
+        print(f"start-up: gritkit score on a one-record file: {wall['start']:.3f} s wall, {cpu['start']:.3f} s CPU "
+              "(target < 0.3 s)")
 
     parsed: list = []
     stages = best_of(args.repeat, parse=lambda: parsed.__setitem__(slice(None), [composer.parse(t) for t in texts]),
-                     samples=lambda: [composer.config.make_sample(r) for r in records],
+                     samples=lambda: [reader.sample(r) for r in records],
                      rewards=lambda: composer.score_many(parsed, samples))
     us = {name: 1e6 * t / len(records) for name, (t, _) in stages.items()}
     print(f"where gritkit's time goes, per completion: parse {us['parse']:.0f} us, building samples "
@@ -223,7 +220,7 @@ def main(argv=None) -> int:
         note = "" if not diffs else f"  first: record {diffs[0]}: gritkit {kit[diffs[0]].rewards[term]!r}, " \
                                     f"port {port[diffs[0]][j]!r}"
         print(f"  {term:<16} {len(records) - len(diffs):>6}/{len(records)}{note}")
-    if args.check and (ratio < TARGET or not all_agree):
+    if args.check and (ratio < TARGET or not all_agree or (process_ratio is not None and process_ratio < TARGET)):
         return 1
     return 0
 

@@ -2,7 +2,7 @@
 
 ``make_corpus(n, seed)`` returns ``n`` records in GRIT's data schema
 (``output``, ``question``, ``answer``, ``dataset``, ``width``, ``height``,
-``bboxs``). Outputs look like what GRIT models write (GRIT.md §1.4): reasoning
+``bboxs``). Outputs look like what GRIT models write (GRIT's published example outputs): reasoning
 in ``<think>`` with 0 to 15 boxes in mixed syntaxes (tuples in prose, JSON
 ``bbox_2d`` objects, bracketed lists, bare comma runs, nested lists, point
 pairs, InternVL/Qwen2-VL tags), a ``<rethink>``, an ``<answer>``; about 15% are

@@ -8,7 +8,7 @@ Writes, next to this script:
 * ``data/sample_outputs.jsonl``: records in GRIT's data schema (``question``,
   ``answer``, ``image`` relative to ``data/images``, ``width``, ``height``,
   ``bboxs`` in original-image pixels, ``dataset``, ``split``) plus ``output``, a
-  model output modelled on the real GRIT outputs (GRIT.md §1.4), and
+  model output modelled on the real GRIT outputs (GRIT's published example outputs), and
   ``box_format`` where the model writes boxes in a normalised frame. The cases:
 
   ====  =====================================================================

@@ -39,12 +39,14 @@ _LAZY = {
     "DataError": "gritkit.errors",
     # plugins
     "hookimpl": "gritkit.hookspecs",
+    "RewardOptions": "gritkit.registry",
     "get_plugin_manager": "gritkit.plugins",
     "reset_plugin_manager": "gritkit.plugins",
     # composition
     "RewardConfig": "gritkit.config",
     "RewardSpec": "gritkit.config",
-    "ColumnMap": "gritkit.config",
+    "ColumnMap": "gritkit.records",
+    "RecordReader": "gritkit.records",
     "load_config": "gritkit.config",
     "Composer": "gritkit.compose",
     "compose": "gritkit.compose",
@@ -70,7 +72,7 @@ def __dir__():
 
 if TYPE_CHECKING:  # pragma: no cover
     from gritkit.compose import Composer, compose
-    from gritkit.config import ColumnMap, RewardConfig, RewardSpec, load_config
+    from gritkit.config import RewardConfig, RewardSpec, load_config
     from gritkit.errors import (ConfigError, DataError, GrammarError, GritError, GritSyntaxError,
                                 PluginError, RewardError)
     from gritkit.hookspecs import hookimpl
@@ -78,3 +80,5 @@ if TYPE_CHECKING:  # pragma: no cover
                                 Sample, Section)
     from gritkit.parsing import clear_cache, parse, try_parse
     from gritkit.plugins import get_plugin_manager, reset_plugin_manager
+    from gritkit.records import ColumnMap, RecordReader
+    from gritkit.registry import RewardOptions

@@ -21,7 +21,28 @@ def _load_command(name: str):
     return importlib.import_module(f"gritkit.commands.{name.replace('-', '_')}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _wanted(argv: Optional[Sequence[str]]) -> Optional[str]:
+    """The subcommand named in ``argv``, if any (the first word that is not an option or its value)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-p", "--plugin"):
+            i += 2
+            continue
+        if a.startswith("-"):
+            if a in ("-h", "--help", "--version"):
+                return None
+            i += 1
+            continue
+        return a if a in COMMANDS else None
+    return None
+
+
+def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:
+    """The whole parser; given ``argv`` that names a command, only that command's module is
+    imported (the others get a bare entry), which keeps start-up short."""
+    wanted = _wanted(argv) if argv is not None or len(sys.argv) > 1 else None
     parser = argparse.ArgumentParser(
         prog="gritkit",
         description="Parse, validate, score, train and evaluate VLM outputs that think with images (GRIT).",
@@ -33,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
              "(repeatable; the same as GRITKIT_PLUGINS)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
+        if wanted is not None and name != wanted:
+            sub.add_parser(name)
+            continue
         mod = _load_command(name)
         p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,10 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_stdout() -> None:
+    # After a closed pipe, point stdout at /dev/null so the interpreter's final flush
+    # does not print "Exception ignored ... BrokenPipeError".
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - no real stdout
+        pass
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from gritkit.commands._output import robust_std_streams
     from gritkit.errors import GritError
 
-    parser = build_parser()
+    robust_std_streams()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
@@ -63,10 +99,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except GritError as exc:
         print(f"gritkit {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:
+    except BrokenPipeError:  # the reader went away (`| head`): end quietly
+        _quiet_stdout()
         return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"gritkit {args.command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -22,20 +22,24 @@ A value that is not a finite number is treated the same way.
 
 from __future__ import annotations
 
-import asyncio
+import contextvars
 import math
 import os
 import pickle
 import threading
 import warnings
 from collections.abc import Sequence
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from pydantic import BaseModel
 
 from gritkit.config import SKIP, RewardConfig, RewardSpec, gate_order, load_config
 from gritkit.errors import ConfigError, GrammarError, RewardError
 from gritkit.models import ParseResult, Sample, fast_construct
+from gritkit.plugins import use_plugin_manager
+
+if TYPE_CHECKING:  # pragma: no cover
+    import asyncio
 
 
 class RewardWarning(UserWarning):
@@ -82,7 +86,9 @@ _LOOP_PID: Optional[int] = None
 _LOOP_LOCK = threading.Lock()
 
 
-def _background_loop() -> asyncio.AbstractEventLoop:
+def _background_loop() -> "asyncio.AbstractEventLoop":
+    import asyncio
+
     global _LOOP, _LOOP_PID
     with _LOOP_LOCK:
         if _LOOP is None or _LOOP_PID != os.getpid() or _LOOP.is_closed():
@@ -106,6 +112,8 @@ def run_coroutine(coro):
     >>> run_coroutine(two())
     2
     """
+    import asyncio
+
     loop = _background_loop()
     try:
         running = asyncio.get_running_loop()
@@ -115,7 +123,15 @@ def run_coroutine(coro):
         coro.close()
         raise RuntimeError("run_coroutine() was called from gritkit's own reward loop; "
                            "await the reward instead")
-    return asyncio.run_coroutine_threadsafe(coro, loop).result()
+    return asyncio.run_coroutine_threadsafe(_in_context(contextvars.copy_context(), coro), loop).result()
+
+
+async def _in_context(ctx: contextvars.Context, coro):
+    # The loop's thread has its own context; give the coroutine the caller's (the
+    # current plugin manager among it), as asyncio.to_thread does for threads.
+    for var, value in ctx.items():
+        var.set(value)
+    return await coro
 
 
 # -------------------------------------------------------------------------------------------
@@ -137,12 +153,15 @@ def _float_or_error(value: Any) -> tuple[Optional[float], Optional[str]]:
     if type(value) is float:
         return (value, None) if math.isfinite(value) else (None, f"returned {value!r}, not a finite number")
     if isinstance(value, (bool, int)):
-        return float(value), None
+        try:
+            return float(value), None
+        except OverflowError:  # an int beyond float range, e.g. 10**400
+            return None, f"returned an integer of {len(str(abs(value)))} digits, beyond float range"
     if isinstance(value, (str, bytes)):
         return None, f"returned a {type(value).__name__} ({value!r:.60}); expected a float or None"
     try:
         number = float(value)  # numpy and torch scalars
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None, f"returned a {type(value).__name__} ({value!r:.60}); expected a float or None"
     if not math.isfinite(number):
         return None, f"returned {value!r}, not a finite number"
@@ -167,12 +186,19 @@ class RewardComponent:
         plugin: the plugin that registered the reward.
         gate: the gating component, or ``None``; ``gate_min``, ``gate_else``.
         skip_reason: why the component is skipped (``fallback = "skip"``), else ``None``.
+        requires: the :class:`~gritkit.models.Sample` fields the reward cannot work
+            without (declared with ``register(..., requires=...)``).
+
+    Called on its own, a gated component computes its gate first. A
+    :class:`Composer` (and every trainer adapter, which goes through it) computes
+    each component once per batch and hands the gate's values on instead.
     """
 
     def __init__(self, *, name: str, reward: str, weight: float, fn: Any, options: Optional[BaseModel],
                  batched: bool, is_async: bool, plugin: str, on_error: str, grammar: Any,
                  gate: Optional["RewardComponent"] = None, gate_min: float = 1.0, gate_else: float = 0.0,
-                 skip_reason: Optional[str] = None, pass_options: bool = False) -> None:
+                 skip_reason: Optional[str] = None, pass_options: bool = False,
+                 requires: tuple[str, ...] = ()) -> None:
         self.__name__ = name
         self.__qualname__ = name
         self.name = name
@@ -190,6 +216,7 @@ class RewardComponent:
         self.gate_min = gate_min
         self.gate_else = gate_else
         self.skip_reason = skip_reason
+        self.requires = tuple(requires)
 
     def __repr__(self) -> str:
         via = f" via {self.reward!r}" if self.reward != self.name else ""
@@ -327,6 +354,8 @@ class RewardComponent:
                        offset: Union[int, Sequence[int]] = 0,
                        gate_values: Optional[list] = None) -> list[Optional[float]]:
         """Score a prepared batch of an ``async`` reward, its calls run concurrently."""
+        import asyncio
+
         if not self.is_async:
             return self.compute(results, samples, offset=offset, gate_values=gate_values)
         out, active = self._active(len(results), gate_values)
@@ -368,8 +397,10 @@ class Composer:
     Args:
         config: a :class:`~gritkit.config.RewardConfig`, or anything
             :func:`~gritkit.config.load_config` takes (a preset name, a path, a dict).
-        plugin_manager: the plugin manager to look rewards up in (default:
-            :func:`gritkit.get_plugin_manager`).
+        plugin_manager: the plugin manager to look rewards up in (default: the
+            current one, :func:`gritkit.get_plugin_manager`). When given, it is made
+            the current manager (:func:`gritkit.plugins.use_plugin_manager`) while this
+            composer scores, so box-format lookups inside rewards use it too.
         warn: issue a :class:`FallbackNotice` warning for each notice (a fallback
             standing in, or a skipped component); the notices are also in
             :attr:`notices`.
@@ -395,6 +426,7 @@ class Composer:
         from gritkit.plugins import get_plugin_manager
 
         self.config = load_config(config)
+        self.plugin_manager = plugin_manager  # made current while this composer scores
         pm = plugin_manager if plugin_manager is not None else get_plugin_manager()
         where = f" in {self.config.source}" if self.config.source else ""
         try:
@@ -424,6 +456,12 @@ class Composer:
     def _build(self, spec: RewardSpec, pm, built: dict[str, RewardComponent]) -> RewardComponent:
         info = pm.get_reward(spec.name)
         options = info.make_options(spec.options)
+        fmt = getattr(options, "box_format", None)
+        if isinstance(fmt, str):
+            try:
+                pm.get_box_format(fmt)  # an unknown convention fails now, not on the first box
+            except ConfigError as exc:
+                raise ConfigError(f"Invalid option box_format: {exc}") from None
         reason = info.check(options) if info.check is not None else None
         skip_reason = None
         if reason:
@@ -453,7 +491,8 @@ class Composer:
             pass_options=info.options is not None, batched=info.batched, is_async=info.is_async,
             plugin=info.plugin, on_error=self.config.on_error, grammar=self.grammar,
             gate=gate, gate_min=spec.gate.min if spec.gate else 1.0,
-            gate_else=spec.gate.else_value if spec.gate else 0.0, skip_reason=skip_reason)
+            gate_else=spec.gate.else_value if spec.gate else 0.0, skip_reason=skip_reason,
+            requires=info.requires)
 
     def __repr__(self) -> str:
         return f"<Composer {[c.name for c in self.components]}>"
@@ -467,6 +506,34 @@ class Composer:
     def weights(self) -> list[float]:
         """The component weights, in config order."""
         return [c.weight for c in self.components]
+
+    # -- pickling: the grammar by name (Lark objects do not pickle), no plugin manager ------
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["grammar"] = self.grammar.name
+        state["plugin_manager"] = None  # rebuilt from the environment where it is unpickled
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        from gritkit.grammar import load_grammar
+
+        self.__dict__.update(state)
+        self.grammar = load_grammar(state["grammar"])
+
+    @property
+    def requires(self) -> dict[str, list[str]]:
+        """Sample field → the components that cannot work without it (skipped ones left out).
+
+        Built from each reward's ``register(..., requires=...)``; the trainer adapters
+        check it against the dataset's columns.
+        """
+        out: dict[str, list[str]] = {}
+        for comp in self.components:
+            if comp.skip_reason is None:
+                for field in comp.requires:
+                    out.setdefault(field, []).append(comp.name)
+        return out
 
     def parse(self, text: str) -> ParseResult:
         """Parse ``text`` with the config's grammar (cached)."""
@@ -489,32 +556,34 @@ class Composer:
         """
         return self.score_many([text_or_result], [sample])[0]
 
-    def score_many(self, texts: Sequence[Union[str, ParseResult]],
-                   samples: Optional[Sequence[Optional[Sample]]] = None, *,
-                   offset: Union[int, Sequence[int]] = 0) -> list[Score]:
-        """Score a batch: batched rewards are called once, async rewards run concurrently.
-
-        Args:
-            texts: completion texts or parse results.
-            samples: one sample per completion (``None`` entries or ``None``: empty samples).
-            offset: the index of the first record, or every record's index, for
-                error messages.
-
-        Returns:
-            One :class:`Score` per completion, in order.
-        """
+    def prepare(self, texts: Sequence[Union[str, ParseResult]],
+                samples: Optional[Sequence[Optional[Sample]]] = None) -> tuple[list[ParseResult], list[Sample]]:
+        """Parse the texts (once each) and normalise the samples (``None``: empty; dicts validated)."""
         from gritkit.parsing import try_parse
 
         g = self.grammar
         results = [t if isinstance(t, ParseResult) else try_parse(t, g) for t in texts]
         n = len(results)
         if samples is None:
-            samples = [_empty_sample()] * n
-        else:
-            if len(samples) != n:
-                raise ValueError(f"score_many() got {n} completions but {len(samples)} samples")
-            samples = [s if isinstance(s, Sample) else (_empty_sample() if s is None else Sample(**s))
-                       for s in samples]
+            return results, [_empty_sample()] * n
+        if len(samples) != n:
+            raise ValueError(f"got {n} completions but {len(samples)} samples")
+        return results, [s if isinstance(s, Sample) else (_empty_sample() if s is None else Sample(**s))
+                         for s in samples]
+
+    def values(self, results: Sequence[ParseResult], samples: Sequence[Sample], *,
+               offset: Union[int, Sequence[int]] = 0) -> dict[str, list[Optional[float]]]:
+        """Every component's values for a prepared batch: ``{component name: [value or None, ...]}``.
+
+        Each component runs exactly once per completion (a gate's values are computed
+        once and handed to the components it gates); batched rewards are called once;
+        async rewards run concurrently. This is the one place scoring happens: the
+        trainer adapters read their values from here.
+        """
+        with use_plugin_manager(self.plugin_manager):
+            return self._values(list(results), list(samples), offset)
+
+    def _values(self, results: list, samples: list, offset) -> dict[str, list[Optional[float]]]:
         values: dict[str, list[Optional[float]]] = {}
         pending: list[RewardComponent] = []
 
@@ -526,6 +595,8 @@ class Composer:
                      for c in pending]
 
             async def gather():
+                import asyncio
+
                 return await asyncio.gather(*coros)
 
             for c, got in zip(pending, run_coroutine(gather())):
@@ -542,22 +613,56 @@ class Composer:
                     results, samples, offset=offset,
                     gate_values=values[comp.gate.name] if comp.gate is not None else None)
         flush()
+        return {c.name: values[c.name] for c in self.components}
 
-        comps = [(c.name, c.weight, values[c.name]) for c in self.components]
+    def totals(self, values: dict[str, list[Optional[float]]]) -> list[Optional[float]]:
+        """The weighted totals of :meth:`values`' output, one per completion.
+
+        ``sum(weight * value)`` over the components whose value is not ``None``;
+        ``None`` when every component is ``None``.
+        """
+        comps = [(c.weight, values[c.name]) for c in self.components]
+        n = len(comps[0][1]) if comps else 0
+        out: list[Optional[float]] = [None] * n
+        for weight, vals in comps:
+            for i, v in enumerate(vals):
+                if v is not None:
+                    t = out[i]
+                    out[i] = weight * v if t is None else t + weight * v
+        return out
+
+    def score_many(self, texts: Sequence[Union[str, ParseResult]],
+                   samples: Optional[Sequence[Optional[Sample]]] = None, *,
+                   offset: Union[int, Sequence[int]] = 0) -> list[Score]:
+        """Score a batch: each reward runs once per completion, batched rewards once per batch,
+        async rewards concurrently.
+
+        Args:
+            texts: completion texts or parse results.
+            samples: one sample per completion (``None`` entries or ``None``: empty samples).
+            offset: the index of the first record, or every record's index, for
+                error messages.
+
+        Returns:
+            One :class:`Score` per completion, in order.
+        """
+        try:
+            results, samples = self.prepare(texts, samples)
+        except ValueError as exc:
+            raise ValueError(f"score_many() {exc}") from None
+        values = self.values(results, samples, offset=offset)
+        totals = self.totals(values)
+        names = [c.name for c in self.components]
+        columns = [values[name] for name in names]
         scores = []
         for i, result in enumerate(results):
-            rewards = {}
-            total = None
-            for name, weight, vals in comps:
-                v = vals[i]
-                rewards[name] = v
-                if v is not None:
-                    total = weight * v if total is None else total + weight * v
             error = None
             if not result.ok and result.error is not None:
                 e = result.error
                 error = f"line {e.line}, column {e.column}: {e.message}"
-            scores.append(fast_construct(Score, total=total, rewards=rewards, ok=result.ok, error=error))
+            scores.append(fast_construct(Score, total=totals[i],
+                                         rewards={name: col[i] for name, col in zip(names, columns)},
+                                         ok=result.ok, error=error))
         return scores
 
 

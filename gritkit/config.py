@@ -17,8 +17,9 @@ Example (TOML)::
     as = "answer"
     gate = { reward = "format", min = 1.0 }
 
-A :class:`ColumnMap` says which dataset columns fill which :class:`~gritkit.models.Sample`
-fields; its default is GRIT's data schema.
+A config's ``columns`` is a :class:`gritkit.records.ColumnMap` (which dataset columns
+fill which :class:`~gritkit.models.Sample` fields); records become samples in
+:mod:`gritkit.records`, not here.
 """
 
 from __future__ import annotations
@@ -28,281 +29,19 @@ import json
 import math
 import os
 import re
-from functools import cached_property
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError,
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
                       field_validator, model_validator)
 
-from gritkit.errors import ConfigError, DataError
-from gritkit.models import ImageSize, Sample, fast_construct
+from gritkit.errors import ConfigError
+from gritkit.records import ColumnMap, _short, to_plain
 
 SKIP = "skip"
 _COMPONENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
-
-
-# ---------------------------------------------------------------------------------------------
-# Column map
-
-
-def _to_names(value: Any) -> Any:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    return value
-
-
-Columns = Annotated[tuple[str, ...], BeforeValidator(_to_names)]
-
-
-def _short(record: Any, limit: int = 160) -> str:
-    try:
-        text = json.dumps(record, ensure_ascii=False, default=repr)
-    except Exception:  # pragma: no cover - json.dumps with default=repr hardly fails
-        text = repr(record)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-class ColumnMap(BaseModel):
-    """Which dataset columns fill which :class:`~gritkit.models.Sample` fields.
-
-    Each field names one column, or a list of alternatives (the first one present
-    with a non-null value wins); an empty list maps nothing. The defaults follow
-    GRIT's data schema. Every column not named here goes to ``Sample.extra``.
-
-    Attributes:
-        text: the completion text (not part of the sample; ``gritkit score`` reads it).
-        answer: the reference answer (``answer`` or ``gt_answer``).
-        gt_boxes: ground-truth boxes in original-image pixels (``bboxs`` or ``gt_boxes``).
-        width, height: the original image's size.
-        dataset, image, question, box_format, min_pixels, max_pixels, completion_ids:
-            the sample fields of the same names.
-
-    >>> s = ColumnMap().to_sample({"answer": 7, "bboxs": [[0, 0, 10, 10]], "width": 640,
-    ...                            "height": 480, "dataset": "tallyqa", "split": "train"})
-    >>> s.answer, s.gt_boxes, s.image_size.width, s.extra
-    ('7', ((0.0, 0.0, 10.0, 10.0),), 640, {'split': 'train'})
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    text: Columns = ("output",)
-    answer: Columns = ("answer", "gt_answer")
-    gt_boxes: Columns = ("bboxs", "gt_boxes")
-    width: Columns = ("width",)
-    height: Columns = ("height",)
-    dataset: Columns = ("dataset",)
-    image: Columns = ("image",)
-    question: Columns = ("question",)
-    box_format: Columns = ("box_format",)
-    min_pixels: Columns = ("min_pixels",)
-    max_pixels: Columns = ("max_pixels",)
-    completion_ids: Columns = ("completion_ids",)
-
-    @cached_property
-    def _plan(self) -> tuple[frozenset, tuple[tuple[str, tuple[str, ...]], ...]]:
-        # computed once per map: every column it reads, and (field, columns) pairs to look up
-        fields = tuple((name, getattr(self, name)) for name in type(self).model_fields if name != "text")
-        used = frozenset(c for name in type(self).model_fields for c in getattr(self, name))
-        return used, fields
-
-    def columns(self) -> set[str]:
-        """Every column name this map reads."""
-        return set(self._plan[0])
-
-    def find(self, record: dict, field: str) -> tuple[Optional[str], Any]:
-        """The first of ``field``'s columns present in ``record`` with a non-null value."""
-        for column in getattr(self, field):
-            value = record.get(column)
-            if value is not None:
-                return column, value
-        return None, None
-
-    def text_of(self, record: dict) -> str:
-        """The completion text of ``record`` (``DataError`` when missing or not a string)."""
-        column, value = self.find(record, "text")
-        if column is None:
-            names = " or ".join(repr(c) for c in self.text) or "(none configured)"
-            raise DataError(
-                f"The record has no completion text: expected the column {names}.\n"
-                f"  record: {_short(record)}\n"
-                "Rename the column (`gritkit score --field NAME=output`) or set columns.text in the config.")
-        if not isinstance(value, str):
-            raise DataError(
-                f"The completion text in column {column!r} is a {type(value).__name__}; expected a string.\n"
-                f"  record: {_short(record)}")
-        return value
-
-    def to_sample(self, record: dict, *, default_box_format: Optional[str] = None,
-                  default_min_pixels: Optional[int] = None, default_max_pixels: Optional[int] = None,
-                  index: Optional[int] = None):
-        """Build the :class:`~gritkit.models.Sample` for one record.
-
-        Every value is checked here, once; the sample is then built without
-        pydantic re-validating it (this runs once per completion in training).
-
-        Args:
-            record: one dataset row.
-            default_box_format: used when the record names no box format.
-            default_min_pixels, default_max_pixels: used when the record has none.
-            index: the record's position, for error messages.
-
-        Returns:
-            The sample.
-
-        Raises:
-            DataError: a value is unusable; the message names the field, the
-                column, the record and what was expected.
-
-        >>> ColumnMap().to_sample({"gt_answer": "Yes"}, default_box_format="qwen_1000").box_format
-        'qwen_1000'
-        """
-        if not isinstance(record, dict):
-            raise DataError(f"Record{_at(index)} is a {type(record).__name__}; expected a JSON object.")
-        used, plan = self._plan
-        get = record.get
-        fields = dict(_SAMPLE_DEFAULTS)
-        wcol = hcol = width = height = None
-        # one pass over the fields: the first column present with a non-null value wins
-        for name, columns in plan:
-            for column in columns:
-                value = get(column)
-                if value is not None:
-                    break
-            else:
-                continue
-            kind = type(value)
-            if name == "answer":
-                if kind is str:
-                    fields["answer"] = value
-                elif kind is int or kind is float:
-                    fields["answer"] = _num_text(value)
-                elif isinstance(value, str):
-                    fields["answer"] = str(value)
-                else:
-                    raise _bad(index, record, column, "a string or a number (the reference answer)", value)
-            elif name == "gt_boxes":
-                boxes = _boxes(value)
-                if isinstance(boxes, str):
-                    raise _bad(index, record, column, boxes, value)
-                fields["gt_boxes"] = boxes
-            elif name == "width":
-                wcol, width = column, value
-            elif name == "height":
-                hcol, height = column, value
-            elif name in ("dataset", "question", "box_format"):
-                if kind is str:
-                    fields[name] = value
-                elif isinstance(value, (str, int, float)) and kind is not bool:
-                    fields[name] = str(value)
-                else:
-                    raise _bad(index, record, column, "a string", value)
-            elif name == "image":
-                if isinstance(value, (str, os.PathLike)):
-                    fields["image"] = os.fspath(value)
-                else:  # e.g. a PIL image from a datasets column: keep it for the adapters
-                    used = used - {column}
-            elif name == "completion_ids":
-                if not isinstance(value, (list, tuple)) or not all(
-                        isinstance(t, int) and not isinstance(t, bool) for t in value):
-                    raise _bad(index, record, column, "a list of integer token ids", value)
-                fields["completion_ids"] = tuple(value)
-            else:  # min_pixels, max_pixels
-                number = _positive_int(value)
-                if number is None:
-                    raise _bad(index, record, column, "a positive whole number of pixels", value)
-                fields[name] = number
-
-        if wcol is not None or hcol is not None:
-            if wcol is None or hcol is None:
-                has, missing = ("width", "height") if hcol is None else ("height", "width")
-                raise DataError(
-                    f"Record{_at(index)} has a {has} but no {missing}; give both (columns "
-                    f"{self.width + self.height}) or neither.\n  record: {_short(record)}")
-            w = width if type(width) is int and width > 0 else _positive_int(width)
-            h = height if type(height) is int and height > 0 else _positive_int(height)
-            if w is None:
-                raise _bad(index, record, wcol, "a positive whole number of pixels", width)
-            if h is None:
-                raise _bad(index, record, hcol, "a positive whole number of pixels", height)
-            size = _SIZES.get((w, h))
-            if size is None:
-                size = _SIZES[(w, h)] = fast_construct(ImageSize, width=w, height=h)
-                if len(_SIZES) > 4096:
-                    _SIZES.clear()
-            fields["image_size"] = size
-        if fields["min_pixels"] is None and default_min_pixels is not None:
-            fields["min_pixels"] = default_min_pixels
-        if fields["max_pixels"] is None and default_max_pixels is not None:
-            fields["max_pixels"] = default_max_pixels
-        if fields["box_format"] is None and default_box_format is not None:
-            fields["box_format"] = default_box_format
-        fields["extra"] = {k: v for k, v in record.items() if k not in used}
-        return fast_construct(Sample, **fields)
-
-
-def _bad(index: Optional[int], record: dict, column: str, expected: str, value: Any) -> DataError:
-    return DataError(
-        f"Record{_at(index)}: column {column!r} is {_short(value, 60)}; expected {expected}.\n"
-        f"  record: {_short(record)}\n"
-        "Fix the value, or map another column to this field (--field / columns in the config).")
-
-
-# ImageSize is immutable, and a dataset has few distinct sizes: one object per size.
-_SIZES: dict[tuple[int, int], ImageSize] = {}
-
-_SAMPLE_DEFAULTS = {
-    "answer": None, "gt_boxes": (), "image_size": None, "dataset": None, "box_format": None,
-    "question": None, "image": None, "min_pixels": None, "max_pixels": None, "completion_ids": None,
-}
-
-
-def _at(index: Optional[int]) -> str:
-    return "" if index is None else f" {index}"
-
-
-def _num_text(value: Union[int, float]) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _positive_int(value: Any) -> Optional[int]:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int) and value > 0:
-        return value
-    return None
-
-
-_NUMBER_TYPES = frozenset((int, float))
-
-
-def _boxes(value: Any) -> Union[tuple, str]:
-    """The boxes as a tuple of float 4-tuples, or a string saying what was expected."""
-    if not isinstance(value, (list, tuple)):
-        return "a list of boxes [[x1, y1, x2, y2], ...]"
-    numbers = _NUMBER_TYPES
-    out = []
-    for i, box in enumerate(value):
-        if type(box) in (list, tuple) and len(box) == 4:
-            x1, y1, x2, y2 = box
-            if type(x1) in numbers and type(y1) in numbers and type(x2) in numbers and type(y2) in numbers:
-                b = (float(x1), float(y1), float(x2), float(y2))
-                if b[0] - b[0] == 0 and b[1] - b[1] == 0 and b[2] - b[2] == 0 and b[3] - b[3] == 0:
-                    out.append(b)
-                    continue
-        elif i == 0 and len(value) == 4 and all(type(v) in numbers for v in value):
-            return "a list of boxes [[x1, y1, x2, y2], ...]; this is one flat box, wrap it in a list"
-        return f"a list of boxes of 4 finite numbers [x1, y1, x2, y2]; box {i} is {_short(box, 40)}"
-    return tuple(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,19 +203,6 @@ class RewardConfig(BaseModel):
     def source(self) -> Optional[str]:
         """Where the config came from (a file path or ``preset 'name'``), when known."""
         return self._source
-
-    def make_sample(self, record: dict, *, box_format: Optional[str] = None, index: Optional[int] = None):
-        """The sample for ``record`` through :attr:`columns`, with this config's defaults.
-
-        ``box_format`` (e.g. from ``--box-format``) overrides the record's own
-        ``box_format``; the config's ``box_format`` is used when neither is given.
-        """
-        sample = self.columns.to_sample(
-            record, default_box_format=self.box_format, default_min_pixels=self.min_pixels,
-            default_max_pixels=self.max_pixels, index=index)
-        if box_format is not None and sample.box_format != box_format:
-            sample = sample.model_copy(update={"box_format": box_format})
-        return sample
 
 
 def gate_order(specs: list[RewardSpec]) -> Optional[list[int]]:
@@ -671,13 +397,14 @@ def load_preset(name: str) -> RewardConfig:
     return _validate(_read_toml(text, source), source)
 
 
-def load_config(source: Union[str, os.PathLike, dict, RewardConfig]) -> RewardConfig:
+def load_config(source: Union[str, os.PathLike, Mapping, RewardConfig]) -> RewardConfig:
     """Load a reward config.
 
     Args:
         source: a preset name (``"grit"``, ``"grit-official"``, ``"r1"``), the path
             of a ``.toml``/``.yaml``/``.yml``/``.json`` file or of a ``.py`` file
-            defining ``CONFIG``, a dict, or a :class:`RewardConfig` (returned as is).
+            defining ``CONFIG``, a dict or any other mapping (OmegaConf's ``DictConfig``
+            included), or a :class:`RewardConfig` (returned as is).
 
     Returns:
         The validated config.
@@ -693,10 +420,10 @@ def load_config(source: Union[str, os.PathLike, dict, RewardConfig]) -> RewardCo
     """
     if isinstance(source, RewardConfig):
         return source
-    if isinstance(source, dict):
-        return _validate(source, None)
+    if isinstance(source, Mapping):  # a dict, or e.g. OmegaConf's DictConfig from a verl YAML
+        return _validate(to_plain(source) if not isinstance(source, dict) else source, None)
     if not isinstance(source, (str, os.PathLike)):
-        raise ConfigError(f"load_config() takes a preset name, a path, a dict or a RewardConfig, "
+        raise ConfigError(f"load_config() takes a preset name, a path, a mapping or a RewardConfig, "
                           f"not a {type(source).__name__}.")
     text = os.fspath(source)
     path = Path(text).expanduser()

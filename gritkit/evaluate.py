@@ -42,13 +42,14 @@ Example:
 from __future__ import annotations
 
 import math
-import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 from gritkit.errors import ConfigError, DataError
+from gritkit.io import read_records
+from gritkit.records import RecordReader
 
 METRICS = ("accuracy", "grounding_iou", "matched_iou", "f1_50", "format_ok",
            "boxes_per_sample", "invalid_box_rate")
@@ -78,7 +79,11 @@ class RecordMetrics:
         matched_iou: one-to-one matched IoU, ``None`` without ground-truth boxes.
         f1_50: F1 at IoU 0.5, ``None`` without ground-truth boxes.
         n_boxes: boxes written in the output.
-        n_bad_boxes: how many of them are invalid or outside the image.
+        n_bad_boxes: how many of them are invalid or outside the image. Validity
+            (conversion, finite, ``x1 < x2``, ``y1 < y2``) is always judged; being
+            inside the image only when the image size is known.
+        n_unsized_boxes: valid boxes whose inside-the-image check could not be
+            made (the record has no image size).
     """
 
     index: int
@@ -91,6 +96,7 @@ class RecordMetrics:
     f1_50: Optional[float]
     n_boxes: int
     n_bad_boxes: float
+    n_unsized_boxes: int = 0
 
 
 @dataclass(frozen=True)
@@ -170,7 +176,9 @@ def aggregate(records: Sequence[RecordMetrics], duplicates: int = 0) -> dict[str
     """Average the per-sample values of one group of unique records.
 
     Means skip ``None`` (not applicable); ``invalid_box_rate`` pools all boxes
-    of the group (bad boxes / boxes written), ``None`` when no box was written.
+    of the group (bad boxes / boxes written), ``None`` when no box was written;
+    ``boxes_unsized`` counts the valid boxes whose inside-the-image check could not
+    be made (records without an image size).
     Every metric is ``None`` for an empty group.
 
     Example:
@@ -196,6 +204,7 @@ def aggregate(records: Sequence[RecordMetrics], duplicates: int = 0) -> dict[str
         "format_ok": fmt,
         "boxes_per_sample": (boxes / len(records)) if records else None,
         "invalid_box_rate": (bad / boxes) if boxes else None,
+        "boxes_unsized": sum(r.n_unsized_boxes for r in records),
         "duplicates": duplicates,
         "n_with_gt": n_gt,
         "n_accuracy": n_acc,
@@ -414,62 +423,6 @@ def _has_option(reward: str, option: str) -> bool:
     return info.options is not None and option in info.options.model_fields
 
 
-def parse_field_renames(pairs: Iterable[str]) -> dict[str, str]:
-    """``["response=output"]`` -> ``{"response": "output"}``: the file's column ``OLD`` is read as ``NEW``.
-
-    Raises:
-        ConfigError: a pair is not ``OLD=NEW``.
-
-    Example:
-        >>> parse_field_renames(["response=output", "gt=answer"])
-        {'response': 'output', 'gt': 'answer'}
-    """
-    out: dict[str, str] = {}
-    for pair in pairs:
-        old, sep, new = pair.partition("=")
-        if not sep or not old.strip() or not new.strip():
-            raise ConfigError(f"--field {pair!r} is not OLD=NEW.\n"
-                              "Write the file's column, '=', then the field gritkit reads, "
-                              "e.g. --field response=output.")
-        out[old.strip()] = new.strip()
-    return out
-
-
-def rename_fields(record: dict, renames: Mapping[str, str]) -> dict:
-    """A copy of ``record`` with the columns renamed (a renamed column replaces an existing one)."""
-    if not renames:
-        return record
-    out = {k: v for k, v in record.items() if k not in renames}
-    for old, new in renames.items():
-        if old in record:
-            out[new] = record[old]
-    return out
-
-
-def read_jsonl(path: Union[str, Path]) -> Iterable[tuple[int, Optional[dict], str]]:
-    """Yield ``(index, record, problem)`` for every line of a JSON Lines file.
-
-    Never skips a record (:func:`gritkit.io.read_jsonl`): a line that is not a
-    JSON object gives ``record=None`` and a ``problem`` that says what is wrong
-    (without the line number: the line is ``index + 1``). ``"-"`` reads stdin.
-
-    Raises:
-        DataError: the file cannot be opened.
-    """
-    from gritkit.io import read_jsonl as _read
-
-    try:
-        for line in _read(path):
-            problem = _LINE_PREFIX.sub("", line.error, count=1) if line.error else ""
-            yield line.index, line.record, problem
-    except OSError as exc:
-        raise DataError(f"Cannot read {path}: {exc.strerror or exc}.\n"
-                        "Check the path; expected a JSON Lines file (one JSON object per line).") from exc
-
-
-_LINE_PREFIX = re.compile(r"^line \d+: ")
-
-
 def ensure_dir(path: Union[str, Path]) -> Path:
     """Create the output folder ``path`` (and its parents); ``DataError`` when that fails."""
     p = Path(path)
@@ -567,11 +520,10 @@ class Evaluator:
 
             get_plugin_manager().get_box_format(box_format)  # unknown name: ConfigError now
         self.renames = dict(renames or {})
+        self.reader = RecordReader.from_config(self.config, renames=self.renames, box_format=box_format)
 
     def _prepare(self, index: int, record: dict):
-        record = rename_fields(record, self.renames)
-        text = self.config.columns.text_of(record)
-        sample = self.config.make_sample(record, box_format=self.box_format, index=index)
+        text, sample = self.reader.read(record, index)
         return self.composer.parse(text), sample
 
     def evaluate_records(self, items: Iterable[tuple[int, Optional[dict]]],
@@ -590,7 +542,7 @@ class Evaluator:
             if not batch:
                 return
             scores = self.composer.score_many([r for _, r, _ in batch], [s for _, _, s in batch],
-                                              offset=batch[0][0])
+                                              offset=[i for i, _, _ in batch])
             for (i, result, sample), score in zip(batch, scores):
                 out.append(self._metrics(i, result, sample, score.rewards))
             if progress is not None:
@@ -623,6 +575,17 @@ class Evaluator:
         valid = r.get("box_valid")
         # box_in_image gives the share of boxes that pass; the rest are invalid or outside.
         n_bad = n_boxes * (1.0 - valid) if (n_boxes and valid is not None) else 0.0
+        n_unsized = 0
+        if n_boxes and valid is None and sample.image_size is None:
+            # no image size: box_in_image cannot run, but validity needs no size
+            from gritkit.boxes import check_boxes
+
+            try:
+                verdicts = check_boxes(result.boxes, sample, duplicate_iou=None, whole_image_fraction=None)
+            except ConfigError:
+                verdicts = []
+            n_bad = float(sum(1 for v in verdicts if v.kind == "invalid"))
+            n_unsized = sum(1 for v in verdicts if v.kind == "no_image_size")
         return RecordMetrics(
             index=index, dataset=dataset,
             key=duplicate_key({"image": sample.image, "question": sample.question}, dataset, sample.answer),
@@ -630,7 +593,7 @@ class Evaluator:
             grounding_iou=r.get("grounding_iou") if has_gt else None,
             matched_iou=r.get("matched_iou") if has_gt else None,
             f1_50=r.get("f1_50") if has_gt else None,
-            n_boxes=n_boxes, n_bad_boxes=round(n_bad, 9))
+            n_boxes=n_boxes, n_bad_boxes=round(n_bad, 9), n_unsized_boxes=n_unsized)
 
 
 def evaluate(path: Union[str, Path], config=None, *, box_format: Optional[str] = None,
@@ -664,10 +627,10 @@ def evaluate(path: Union[str, Path], config=None, *, box_format: Optional[str] =
     errors: list[RecordError] = []
 
     def items():
-        for index, record, problem in read_jsonl(path):
-            if problem:
-                errors.append(RecordError(index, problem))
-            yield index, record
+        for line in read_records(path):
+            if line.error:
+                errors.append(RecordError(line.index, line.problem))
+            yield line.index, line.record
 
     records = evaluator.evaluate_records(items(), errors, progress)
     errors.sort(key=lambda e: e.index)

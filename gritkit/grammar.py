@@ -19,7 +19,10 @@ A :class:`Grammar` is built once per (name, tag renaming) and cached. It holds
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.resources
+import os
+import pickle
 import re
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
@@ -81,19 +84,36 @@ class Grammar:
 
     name: str
     base: str
-    lark: object
-    tags: dict[str, str]
-    sections: tuple[str, ...]
-    terminals: list[tuple[str, str]]
-    display: dict[str, str]
-    states: dict[int, dict[str, tuple]] = field(repr=False)
+    source: str = field(repr=False)  # the .lark text, tags renamed
+    tags: dict[str, str] = field(default_factory=dict)
+    sections: tuple[str, ...] = ()
+    terminals: list[tuple[str, str]] = field(default_factory=list)
+    display: dict[str, str] = field(default_factory=dict)
+    states: dict[int, dict[str, tuple]] = field(default_factory=dict, repr=False)
     start_state: int = 0
     end_state: int = 0
     may_end_open: frozenset[str] = frozenset()
     box_terminal: str = "JSON_BOX"
-    accept_cache: dict = field(default_factory=dict, repr=False)
+    plans: dict = field(default_factory=dict, repr=False)  # gritkit.parsing._plan memo
     _expected: dict = field(default_factory=dict, repr=False)
     error_kinds: dict = field(default_factory=dict, repr=False)
+    _lark: object = field(default=None, repr=False)
+
+    @property
+    def lark(self):
+        """The Lark parser of :attr:`source` (rules, terminals), built on first use.
+
+        Parsing never needs it: its tables come from the on-disk grammar cache when
+        they are there (see :func:`load_grammar`).
+        """
+        if self._lark is None:
+            self._lark = _build_lark(self.source, self.base)
+        return self._lark
+
+    def __reduce__(self):
+        # Plain pickle (Ray, spawned workers): by name, rebuilt (once per process) on load;
+        # the Lark tables it holds do not pickle.
+        return load_grammar, (self.name,)
 
     def open_tag(self, kind: str) -> str:
         return f"<{self.tags[kind]}>"
@@ -198,10 +218,6 @@ def load_grammar(name: str = "grit", tags: Optional[Mapping[str, str]] = None) -
 
 @functools.lru_cache(maxsize=32)
 def _load(base: str, renames: tuple[tuple[str, str], ...]) -> Grammar:
-    from lark import Lark
-    from lark.lexer import Lexer
-    from lark.parsers.lalr_analysis import Shift
-
     names = available_grammars()
     if base not in names:
         raise GrammarError(unknown_name_message("grammar", base, names))
@@ -219,16 +235,102 @@ def _load(base: str, renames: tuple[tuple[str, str], ...]) -> Grammar:
         text = re.sub(rf"^{up}_CLOSE\s*:.*$", f'{up}_CLOSE: "</{tags[kind]}>"', text, flags=re.M)
     if len(set(tags.values())) != len(tags):
         raise GrammarError(f"Two sections of grammar {base!r} would share one tag: {tags}.")
+    label = base + ("[" + ",".join(f"{k}={v}" for k, v in renames) + "]" if renames else "")
 
-    class _NoLexer(Lexer):  # gritkit.lexer scans; Lark only builds the tables
+    # Everything parsing needs is plain data derived from the text; it is kept in the
+    # on-disk cache, so a new process neither imports Lark nor rebuilds its tables.
+    includes = "".join(_read(m.group(1) + ".lark") for m in re.finditer(r"^%import \.(\w+)", text, re.M))
+    key = hashlib.sha256(f"{_CACHE_FORMAT}\0{text}\0{includes}".encode()).hexdigest()[:32]
+    data = _cache_read(key)
+    lark = None
+    if data is None:
+        lark = _build_lark(text, base)
+        data = _derive(lark, text, kinds)
+    g = Grammar(name=label, base=base, source=text, tags=tags, sections=data["sections"],
+                terminals=data["terminals"], display=data["display"], states=data["states"],
+                start_state=data["start_state"], end_state=data["end_state"], _lark=lark)
+    # Which sections may run to the end of the text unclosed? Ask the tables.
+    open_end = set()
+    for i, kind in enumerate(g.sections):
+        prefix = []
+        for k in g.sections[:i]:
+            prefix += [f"{k.upper()}_OPEN", f"{k.upper()}_CLOSE"]
+        rest = []
+        for k in g.sections[i + 1:]:
+            rest += [f"{k.upper()}_OPEN", f"{k.upper()}_CLOSE"]
+        if not rest and g.accepts(prefix + [f"{kind.upper()}_OPEN"])[0]:
+            open_end.add(kind)
+    g.may_end_open = frozenset(open_end)
+    if lark is not None:
+        _check_boxes_interchangeable(lark, g)
+        _cache_write(key, data)
+    return g
+
+
+_CACHE_FORMAT = "gritkit-grammar-1"
+
+
+def cache_dir() -> Optional[str]:
+    """Where built grammar tables are kept: ``$GRITKIT_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/gritkit``, else ``~/.cache/gritkit`` (``GRITKIT_CACHE_DIR=""`` turns it off)."""
+    env = os.environ.get("GRITKIT_CACHE_DIR")
+    if env is not None:
+        return env or None
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(root, "gritkit")
+
+
+def _cache_read(key: str) -> Optional[dict]:
+    folder = cache_dir()
+    if not folder:
+        return None
+    try:
+        with open(os.path.join(folder, f"grammar-{key}.pickle"), "rb") as fh:
+            data = pickle.load(fh)
+        return data if isinstance(data, dict) and data.get("format") == _CACHE_FORMAT else None
+    except Exception:  # missing, unreadable or from another version: rebuild
+        return None
+
+
+def _cache_write(key: str, data: dict) -> None:
+    folder = cache_dir()
+    if not folder:
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".grammar-{key}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, os.path.join(folder, f"grammar-{key}.pickle"))
+    except OSError:  # a read-only home: parse without the cache
+        pass
+
+
+def _build_lark(text: str, base: str):
+    from lark import Lark
+
+    return Lark(text, parser="lalr", lexer=_no_lexer(), import_paths=[_import_loader],
+                source_path=f"{GRAMMAR_PACKAGE}/{base}.lark", propagate_positions=False)
+
+
+@functools.lru_cache(maxsize=1)
+def _no_lexer():
+    from lark.lexer import Lexer
+
+    class NoLexer(Lexer):  # gritkit.lexer scans; Lark only builds the tables
         def __init__(self, conf):
             pass
 
         def lex(self, data):  # pragma: no cover - never called
             raise NotImplementedError
 
-    lark = Lark(text, parser="lalr", lexer=_NoLexer, import_paths=[_import_loader],
-                source_path=f"{GRAMMAR_PACKAGE}/{base}.lark", propagate_positions=False)
+    return NoLexer
+
+
+def _derive(lark, text: str, kinds: list[str]) -> dict:
+    """The plain data parsing needs, from a built Lark parser."""
+    from lark.parsers.lalr_analysis import Shift
+
     table = lark.parser.parser.parser.parse_table
     states: dict[int, dict[str, tuple]] = {}
     for st, acts in table.states.items():
@@ -265,29 +367,13 @@ def _load(base: str, renames: tuple[tuple[str, str], ...]) -> Grammar:
     for name, rx in regex:
         terminals.append((name, rx))
         display[name] = f"a box ({BOX_SYNTAX.get(name, name.lower())})"
-
-    label = base + ("[" + ",".join(f"{k}={v}" for k, v in renames) + "]" if renames else "")
-    g = Grammar(name=label, base=base, lark=lark, tags=tags, sections=sections,
-                terminals=terminals, display=display, states=states,
-                start_state=table.start_states["start"], end_state=table.end_states["start"])
-    # Which sections may run to the end of the text unclosed? Ask the tables.
-    open_end = set()
-    for i, kind in enumerate(sections):
-        prefix = []
-        for k in sections[:i]:
-            prefix += [f"{k.upper()}_OPEN", f"{k.upper()}_CLOSE"]
-        rest = []
-        for k in sections[i + 1:]:
-            rest += [f"{k.upper()}_OPEN", f"{k.upper()}_CLOSE"]
-        if not rest and g.accepts(prefix + [f"{kind.upper()}_OPEN"])[0]:
-            open_end.add(kind)
-    g.may_end_open = frozenset(open_end)
-    _check_boxes_interchangeable(lark, g)
-    return g
+    return {"format": _CACHE_FORMAT, "states": states, "start_state": table.start_states["start"],
+            "end_state": table.end_states["start"], "sections": sections, "terminals": terminals,
+            "display": display}
 
 
 def _check_boxes_interchangeable(lark, g: Grammar) -> None:
-    """The parser memoises LALR runs with boxes collapsed; make sure that is exact.
+    """The parser plans token sequences with one box per run of boxes; make sure that is exact.
 
     True when every box terminal occurs only as an alternative of ``box`` and
     ``box`` occurs only in repetitions (``box*``).

@@ -43,6 +43,14 @@ class Line(NamedTuple):
         """The 1-based line number."""
         return self.index + 1
 
+    @property
+    def problem(self) -> str:
+        """:attr:`error` without its ``line N:`` prefix (``""`` for a good line)."""
+        if not self.error:
+            return ""
+        prefix = f"line {self.index + 1}: "
+        return self.error[len(prefix):] if self.error.startswith(prefix) else self.error
+
 
 def parse_line(raw: Union[bytes, str], index: int = 0) -> Line:
     """Turn one raw line (without its newline) into a :class:`Line`.
@@ -103,22 +111,67 @@ def read_jsonl(source: Source) -> Iterator[Line]:
     >>> [tuple(x) for x in read_jsonl(io.BytesIO(b'{"a": 1}\\nnope\\n\\n{"b": 2}\\n'))]
     [(0, {'a': 1}, None), (1, None, 'line 2: not valid JSON: Expecting value at column 1'), (2, None, 'line 3: blank line; expected a JSON object'), (3, {'b': 2}, None)]
     """
-    if isinstance(source, (str, os.PathLike)):
-        if os.fspath(source) == "-":
-            yield from _read_stream(_binary(sys.stdin))
-            return
-        with open(source, "rb") as fh:
-            yield from _read_stream(fh)
-        return
-    yield from _read_stream(source)
+    for index, raw in read_raw_lines(source):
+        yield parse_line(raw, index)
 
 
-def _read_stream(stream: IO) -> Iterator[Line]:
+def _raw_lines(stream: IO) -> Iterator[tuple[int, Union[bytes, str]]]:
     index = 0
     for raw in stream:
         if isinstance(raw, bytes):
             raw = raw[:-1] if raw.endswith(b"\n") else raw
         else:
             raw = raw[:-1] if raw.endswith("\n") else raw
-        yield parse_line(raw, index)
+        yield index, raw
         index += 1
+
+
+def read_raw_lines(source: Source) -> Iterator[tuple[int, Union[bytes, str]]]:
+    """``(index, raw line without its newline)`` for every line: what :func:`read_jsonl` parses
+    with :func:`parse_line`, for callers that parse elsewhere (``gritkit score``'s worker processes).
+
+    Raises:
+        OSError: the file cannot be opened.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        if os.fspath(source) == "-":
+            yield from _raw_lines(_binary(sys.stdin))
+            return
+        with open(source, "rb") as fh:
+            yield from _raw_lines(fh)
+        return
+    yield from _raw_lines(source)
+
+
+def read_records(source: Source) -> Iterator[Line]:
+    """:func:`read_jsonl` for commands: a file that cannot be opened or read is a
+    :class:`~gritkit.errors.DataError` that names it and says what to check.
+
+    Errors while writing output are never reported here: the reading stops at the
+    file, so a closed pipe or a full disk downstream cannot pass for a read error.
+    """
+    yield from _guarded(read_jsonl(source), source)
+
+
+def read_raw_records(source: Source) -> Iterator[tuple[int, Union[bytes, str]]]:
+    """:func:`read_raw_lines` with :func:`read_records`' errors."""
+    yield from _guarded(read_raw_lines(source), source)
+
+
+def _guarded(it: Iterator, source: Source) -> Iterator:
+    from gritkit.errors import DataError
+
+    name = "standard input" if isinstance(source, str) and source == "-" else (
+        os.fspath(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "the input"))
+    while True:
+        try:
+            line = next(it)
+        except StopIteration:
+            return
+        except IsADirectoryError:
+            raise DataError(f"Cannot read {name}: it is a folder; expected a JSON Lines file "
+                            "(one JSON object per line).") from None
+        except OSError as exc:
+            raise DataError(f"Cannot read {name}: {exc.strerror or exc}.\n"
+                            "Check the path; expected a JSON Lines file (one JSON object per line).") from exc
+        yield line

@@ -7,33 +7,54 @@ between matches is TEXT, which the grammars ignore, so it is never turned into
 tokens. Each box terminal's match is then read by a small handler that pulls out
 its numbers and label (the rules are in docs/grammar.md).
 
-A token is a tuple ``(type, start, end, boxes)`` where ``boxes`` is ``None`` for
-tags and a list of ``(coords, label, syntax, start, end)`` for box terminals
-(possibly empty: a list of three numbers is scanned as ``LIST_BOX`` but holds no
-box, and a deviation says so).
+:meth:`Scanner.scan` returns ``(tags, boxes, deviations)``:
+
+* ``tags``: ``(type, start, end, n_boxes)`` per tag, ``n_boxes`` being the number
+  of boxes found before it;
+* ``boxes``: a :class:`~gritkit.models.Box` per box, in reading order, with
+  ``section=None`` (the parser assigns sections; a box terminal may hold several
+  boxes, or none: a list of three numbers is scanned as ``LIST_BOX`` but holds
+  no box, and a deviation says so);
+* ``deviations``: ``(code, message, offset)``, in text order.
+
+Production parsing (:func:`gritkit.parsing.try_parse`) and the equivalence tests
+run this one method, with the fast regex or with the reference regex built
+straight from the ``.lark`` terminals.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 import sys
 from typing import Callable, Optional
 
 from gritkit.grammar import BOX_SYNTAX, Grammar
+from gritkit.models import make_box
 
-_NUM = re.compile(r"-?\d+(?:\.\d+)?")
+_NUM = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")  # ASCII digits only, as in box_syntax.lark
 _INNER_LIST = re.compile(r"\[([^\[\]]*)\]")
-_LABEL_BEFORE = re.compile(r"([A-Za-z_][\w\-]*)\Z")
-_JSON_KEY = re.compile(
-    r"""["']?\b(?:bbox_2d|bbox)\b["']?\s*:\s*(\[\s*\[[^{}]*?\]\s*\]|\[[^\[\]{}]*\])""")
+_WORD_BACKWARDS = re.compile(r"[\w\-]*")
+_LABEL_START = re.compile(r"[A-Za-z_]")
+# A bbox key, then its value: a list of lists up to the first "]]" (``\[\s*\[[^{}]*?\]\s*\]``)
+# or a flat list (``\[[^\[\]{}]*\]``). _json_values finds the "]]" by bisection over
+# all of them, since a regex search for each key would read to the end of the
+# object whenever a "[[" is never closed (quadratic in the number of keys).
+_JSON_KEY = re.compile(r"""["']?\b(?:bbox_2d|bbox)\b["']?\s*:\s*(?=\[)""")
+_NESTED_OPEN = re.compile(r"\[\s*\[")
+_FLAT_VALUE = re.compile(r"\[[^\[\]{}]*\]")
+_DOUBLE_CLOSE_AT = re.compile(r"\](?=\s*\])")
+_DOUBLE_CLOSE = re.compile(r"\]\s*\]")
 _JSON_LABEL = re.compile(r"""["']?\blabel\b["']?\s*:\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
 _QWEN_REF = re.compile(r"<\|object_ref_start\|>([^<]*)<\|object_ref_end\|>")
 _INTERN_REF = re.compile(r"<ref>([^<]*)</ref>")
 _DEEPSEEK_REF = re.compile(r"<\|ref\|>([^<]*)<\|/ref\|>")
 _WS = re.compile(r"\s")
 
-RawBox = tuple  # (coords, label, syntax, start, end)
-Dev = tuple     # (code, message, offset)
+# The integers most boxes are written with, by their text: a dict lookup is
+# several times faster than int() (box numbers are most of a parse's work).
+_INT = {str(i): i for i in range(4096)}
+
 
 
 def _num(s: str):
@@ -56,9 +77,17 @@ def _nums(s: str) -> list:
 
 
 def _label_before(text: str, start: int) -> Optional[str]:
-    """The word written right before ``start`` (the label of ``label[[...]]``)."""
-    m = _LABEL_BEFORE.search(text, max(0, start - 64), start)
-    return m.group(1) if m else None
+    """The word written right before ``start`` (the label of ``label[[...]]``).
+
+    That is the longest ``[A-Za-z_][\\w\\-]*`` ending at ``start`` within the 64
+    characters before it, read backwards so no search tries every position.
+    """
+    run = _WORD_BACKWARDS.match(text[max(0, start - 64):start][::-1]).group()
+    if not run:
+        return None
+    word = run[::-1]
+    m = _LABEL_START.search(word)
+    return word[m.start():] if m else None
 
 
 def _clean_label(s: Optional[str]) -> Optional[str]:
@@ -99,9 +128,16 @@ def _h_bare(text, s, e, boxes, devs):
     if raw.count(",") != 3:
         return
     parts = raw.split(",")
-    if (not _WS.search(raw) and "." not in raw and "-" not in raw
+    decimal = "." in raw
+    if (not decimal and "-" not in raw and not _WS.search(raw)
             and 1 <= len(parts[0]) <= 3 and all(len(p) == 3 for p in parts[1:])):
         return  # 1,000,000,000: one number with thousands separators
+    if not decimal:
+        try:  # each part is an integer with spaces around it, which int() ignores
+            boxes.append((tuple(map(int, parts)), None, "bare", s, e))
+            return
+        except ValueError:  # more digits than int() accepts
+            pass
     boxes.append((tuple(_nums(raw)), None, "bare", s, e))
 
 
@@ -126,11 +162,42 @@ def _h_nested(text, s, e, boxes, devs):
     _lists(text[s:e], s, _label_before(text, s), "nested_list", boxes, devs)
 
 
+def _json_values(body: str) -> list[tuple[int, int, str]]:
+    """``(key_start, value_start, value)`` of each bbox key of a JSON object, in order."""
+    out = []
+    closes = None  # where each "]" followed by "]" stands, found once
+    pos = 0
+    while True:
+        k = _JSON_KEY.search(body, pos)
+        if k is None:
+            return out
+        vs = k.end()
+        end = None
+        nested = _NESTED_OPEN.match(body, vs)
+        if nested is not None:
+            if closes is None:
+                closes = [c.start() for c in _DOUBLE_CLOSE_AT.finditer(body)]
+            j = bisect.bisect_left(closes, nested.end())
+            if j < len(closes):
+                end = _DOUBLE_CLOSE.match(body, closes[j]).end()
+        if end is None:
+            flat = _FLAT_VALUE.match(body, vs)
+            if flat is not None:
+                end = flat.end()
+        if end is None:  # no value here: look again from the next character
+            pos = k.start() + 1
+            continue
+        out.append((k.start(), vs, body[vs:end]))
+        pos = end
+
+
 def _h_json(text, s, e, boxes, devs):
     body = text[s:e]
-    keys = list(_JSON_KEY.finditer(body))
+    keys = _json_values(body)
     labels = [(m.start(), m.group(1) if m.group(1) is not None else m.group(2))
               for m in _JSON_LABEL.finditer(body)]
+
+    positions = [p for p, _ in labels]
 
     def label_for(i: int, pos: int):
         if not labels:
@@ -139,12 +206,17 @@ def _h_json(text, s, e, boxes, devs):
             return labels[i][1]
         if len(labels) == 1:
             return labels[0][1]
-        return min(labels, key=lambda lp: abs(lp[0] - pos))[1]
+        # the nearest label (the earlier one on a tie), found by bisection: linear overall
+        j = bisect.bisect_left(positions, pos)
+        if j == 0:
+            return labels[0][1]
+        if j == len(labels) or pos - positions[j - 1] <= positions[j] - pos:
+            return labels[j - 1][1]
+        return labels[j][1]
 
-    for i, k in enumerate(keys):
-        value = k.group(1)
-        label = _clean_label(label_for(i, k.start()))
-        vs = s + k.start(1)
+    for i, (key_start, value_start, value) in enumerate(keys):
+        label = _clean_label(label_for(i, key_start))
+        vs = s + value_start
         if value[1:].lstrip().startswith("["):
             _lists(value[1:-1], vs + 1, label, "json", boxes, devs)
         else:
@@ -193,11 +265,14 @@ _HANDLERS: dict[str, Callable] = {
 # starts with one literal character (the engine then skips, in C, every
 # character that cannot start a token), and with extra branches for the common
 # one-box forms that capture their four numbers and label directly, so no
-# second pass over the match is needed. tests/test_lexer.py checks that both
-# scanners give the same tokens and boxes on the benchmark corpus and on
-# random text.
+# second pass over the match is needed. tests/test_scanner.py checks that both
+# scanners give the same scan and the same parse results on the benchmark
+# corpus and on random text, Unicode digits included.
+#
+# A number is written in ASCII digits: [0-9], never \d (which also matches
+# Arabic-Indic, Devanagari, fullwidth ... digits). docs/grammar.md says why.
 
-_N = r"-?\d+(?:\.\d+)?"
+_N = r"-?[0-9]+(?:\.[0-9]+)?"
 _S = r"\s*+,\s*+"
 _Q = r"[\"']?"
 _SQ = rf"\[\s*+{_N}(?:{_S}{_N})*+\s*+\]"
@@ -226,7 +301,7 @@ _BOX_BRANCHES = [
     r"\{(?:"
     rf"(?P<JSON_1>\s*{_KEY}{_L4}\s*(?:,\s*{_LABEL}\s*)?\}})"
     rf"|(?P<JSON_2>\s*{_LABEL}\s*,\s*{_KEY}{_L4}\s*\}})"
-    r"|(?P<JSON_BOX>[^{}]*?[\"']?\b(?:bbox_2d|bbox)\b[\"']?\s*:\s*\[[^{}]*+\}))",
+    r"|(?P<JSON_BOX>(?=[^{}]*?[\"']?\b(?:bbox_2d|bbox)\b[\"']?\s*:\s*\[)[^{}]*+\}))",
     r"\[(?:"
     rf"(?P<NESTED_1>\s*{_L4}\s*\])"
     rf"|(?P<NESTED_LIST_BOX>\s*+{_SQ}(?:{_S}{_SQ})*+\s*+\])"
@@ -237,8 +312,8 @@ _BOX_BRANCHES = [
 ] + [
     # A bare run starts at a digit or '-' that does not continue a word or a
     # number; the lookbehind re-reads that first character.
-    re.escape(c) + rf"(?<![\w.]{re.escape(c)})(?P<BARE_{i}>" + (r"\d+" if c == "-" else r"\d*")
-    + rf"(?:\.\d+)?(?:{_S}{_N})++)"
+    re.escape(c) + rf"(?<![\w.]{re.escape(c)})(?P<BARE_{i}>" + (r"[0-9]+" if c == "-" else r"[0-9]*")
+    + rf"(?:\.[0-9]+)?(?:{_S}{_N})++)"
     for i, c in enumerate("-0123456789")
 ]
 _TAGGED_BOXES = [
@@ -274,27 +349,43 @@ def _fast_regex(grammar: Grammar) -> str:
     return _compat("<(?:" + "|".join([tag_branch] + _TAGGED_BOXES) + ")|" + "|".join(_BOX_BRANCHES))
 
 
-def read_fast(m, spec, text: str) -> tuple:
-    """``(coords, label, syntax, start, end)`` of the one box of a fast branch's match ``m``.
+# The end of a text cut inside a bracketed box: an opening [ or ( followed only by
+# numbers, commas and spaces up to the end. The run is matched on the reversed
+# end of the text (a match, not a search), in windows that grow fourfold: linear.
+_TAIL_CHARS = frozenset("0123456789,.- \t\r\n")
+_TAIL_RUN = re.compile(r"[0-9,.\-\s]*")
+_DIGIT = re.compile(r"[0-9]")
 
-    ``spec`` is ``Scanner.fast[m.lastgroup]``: the syntax and the groups that
-    hold the box's span, its four numbers and its label.
+
+def truncated_tail(text: str) -> Optional[tuple[int, str]]:
+    """Where a bracketed box cut off by the end of the text starts, and a message.
+
+    ``None`` unless the text ends inside ``[`` or ``(`` followed by numbers only
+    (``… the jar [101, 44, 160, 9``): such a group is not a box, however many
+    numbers it holds, since its last number may be unfinished.
     """
-    syntax, sg, ng, lg = spec
-    g4 = m.group(ng, ng + 1, ng + 2, ng + 3)
-    try:
-        coords = int(g4[0]), int(g4[1]), int(g4[2]), int(g4[3])
-    except ValueError:  # decimals, or more digits than int() accepts
-        coords = tuple(map(_num, g4))
-    label = None
-    if lg is not None:
-        label = m.group(lg)
-        if label is not None:
-            label = label.strip() or None
-    elif syntax == "nested_list":
-        label = _label_before(text, m.start())
-    s, e = m.span(sg) if sg is not None else m.span()
-    return coords, label, syntax, s, e
+    n = len(text)
+    if not n or (text[-1] not in _TAIL_CHARS and not text[-1].isspace()):
+        return None
+    window = 64  # read the end backwards, widening the window while it is all digits and commas
+    while True:
+        lo = max(0, n - window)
+        run = _TAIL_RUN.match(text[lo:][::-1]).end()
+        if run < n - lo:
+            break
+        if lo == 0:
+            return None  # the whole text is numbers and commas: no bracket
+        window *= 4
+    start = n - run - 1
+    if text[start] not in "[(":
+        return None
+    if _DIGIT.search(text, start + 1) is None:  # "[" or "( ," alone: nothing of a box yet
+        return None
+    written = text[start:].rstrip()
+    shown = written if len(written) <= 40 else written[:37] + "..."
+    close = "]" if text[start] == "[" else ")"
+    return start, (f"{shown!r} is cut off by the end of the text (no closing {close!r}); "
+                   f"a box that was never finished is not read as a box")
 
 
 class Scanner:
@@ -313,42 +404,68 @@ class Scanner:
             from gritkit.errors import GrammarError
             raise GrammarError(f"Grammar {grammar.name!r} has terminals gritkit cannot scan: {unknown}.")
         self.grammar = grammar
+        self.reference = reference
         self.regex = re.compile(_reference_regex(grammar) if reference else _fast_regex(grammar))
         self.handlers = {n: _HANDLERS[n] for n, _ in grammar.terminals if n in BOX_SYNTAX}
-        self.group_type = dict(_GROUP_TYPE)
         for g, t in _GROUP_TYPE.items():
             self.handlers[g] = _HANDLERS[t]
-        # fast branches: named group -> (syntax, span group, first number group, label group)
+        # fast branches: named group -> (syntax, span group, the four number groups, label group)
         self.fast = {}
         if not reference:
             index = self.regex.groupindex
             for name, (_, syntax, span, num, label) in _FAST.items():
                 i = index[name]
-                self.fast[name] = (syntax, None if span is None else i + span, i + num,
+                self.fast[name] = (syntax, None if span is None else i + span,
+                                   tuple(range(i + num, i + num + 4)),
                                    None if label is None else i + label)
                 self.handlers.pop(name, None)
+        # regex group -> None (a tag), a fast branch's spec (a tuple) or a box handler
+        self.dispatch = {n: None for n, _ in grammar.terminals if n not in BOX_SYNTAX}
+        self.dispatch.update(self.handlers)
+        self.dispatch.update(self.fast)
         self.opens = {f"{k.upper()}_OPEN": k for k in grammar.sections}
         self.closes = {f"{k.upper()}_CLOSE": k for k in grammar.sections}
         self.order = {k: i for i, k in enumerate(grammar.sections)}
 
-    def scan(self, text: str) -> tuple[list, list]:
-        """Return ``(tokens, deviations)`` for ``text``."""
-        tokens: list = []
+    def scan(self, text: str) -> tuple[list, list, list]:
+        """Return ``(tags, boxes, deviations)`` for ``text`` (see the module docstring)."""
+        tags: list = []
+        boxes: list = []
         devs: list = []
-        handlers, fast, group_type = self.handlers, self.fast, self.group_type
-        append = tokens.append
+        dispatch = self.dispatch
+        add_tag, add_box = tags.append, boxes.append
         for m in self.regex.finditer(text):
             t = m.lastgroup
-            s, e = m.span()
-            spec = fast.get(t)
-            if spec is not None:
-                append((group_type[t], s, e, [read_fast(m, spec, text)]))
-                continue
-            h = handlers.get(t)
-            if h is None:
-                append((t, s, e, None))
+            spec = dispatch[t]
+            if spec is None:
+                s, e = m.span()
+                add_tag((t, s, e, len(boxes)))
+            elif spec.__class__ is tuple:  # one box whose numbers and label the regex captured
+                syntax, sg, g4, lg = spec
+                g4 = m.group(*g4)
+                try:
+                    coords = _INT[g4[0]], _INT[g4[1]], _INT[g4[2]], _INT[g4[3]]
+                except KeyError:  # negative, large, decimal, or leading zeros
+                    coords = tuple(map(_num, g4))
+                label = None
+                if lg is not None:
+                    label = m.group(lg)
+                    if label is not None:
+                        label = label.strip() or None
+                elif syntax == "nested_list":
+                    label = _label_before(text, m.start())
+                s, e = m.span(sg) if sg is not None else m.span()
+                add_box(make_box(coords, label, syntax, None, s, e, len(boxes)))
             else:
-                boxes = []
-                h(text, s, e, boxes, devs)
-                append((group_type.get(t, t), s, e, boxes))
-        return tokens, devs
+                raw: list = []
+                spec(text, m.start(), m.end(), raw, devs)
+                for coords, label, syntax, s, e in raw:
+                    add_box(make_box(coords, label, syntax, None, s, e, len(boxes)))
+        if text and (text[-1] in _TAIL_CHARS or text[-1].isspace()):
+            cut = truncated_tail(text)
+            if cut is not None:
+                start, message = cut
+                while boxes and boxes[-1]._start >= start:  # the bare run read inside the cut box
+                    boxes.pop()
+                devs.append(("truncated_box", message, start))
+        return tags, boxes, devs

@@ -1,20 +1,29 @@
 """Typed, immutable results: what a completion parses into, and what a reward sees.
 
-Every model here is a frozen pydantic model. One :class:`ParseResult` is shared by
-every reward that reads the same completion (see :func:`gritkit.try_parse`'s
-cache), so no reward can change what another one sees.
+The parse results (:class:`ParseResult`, :class:`GroundedOutput`, :class:`Section`,
+:class:`Box`, :class:`Deviation`, :class:`ErrorInfo`) are lean, slotted classes with
+the interface of frozen pydantic models: keyword constructors that validate,
+``model_dump()``, ``model_dump_json()``, ``model_validate()``,
+``model_validate_json()``, ``model_copy()``, ``model_fields``,
+``model_json_schema()``, equality by value and hashing. Assigning an attribute
+raises ``AttributeError``. One :class:`ParseResult` may be shared by every reward
+that reads the same completion, so no reward can change what another one sees.
+Validation, JSON and schemas are done by a pydantic model with the same fields,
+built on first use; the parser builds its results without it, because it
+produced the values itself (``Model.model_validate(m.model_dump()) == m``; a test
+checks this).
 
-The parser builds these models with :func:`fast_construct`, which skips
-re-validation of values it produced itself; ``Model.model_validate(m.model_dump())``
-gives an equal model (a test checks this).
+:class:`Sample` and :class:`ImageSize` are ordinary frozen pydantic models.
 """
 
 from __future__ import annotations
 
+import copy as _copy
 import math
-from typing import Any, Literal, Optional, Union
+from operator import attrgetter
+from typing import Any, ClassVar, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 SectionKind = Literal["think", "rethink", "answer"]
 BoxSyntax = Literal[
@@ -37,25 +46,19 @@ _new = object.__new__
 _set = object.__setattr__
 
 
-def construct(cls, fields: dict, fields_set: Optional[set] = None):
-    """Build a model from a dict of values the caller guarantees are valid (no validation).
+def fast_construct(cls, /, **fields):
+    """Build a pydantic model from values the caller guarantees are valid (no validation).
 
-    This is what :meth:`pydantic.BaseModel.model_construct` does, minus its
-    per-call overhead; the parser uses it on the hot path. ``fields`` must hold
-    every field. ``fields_set`` may be one set shared by every instance of a
-    frozen model (nothing ever changes it); by default it is ``set(fields)``.
+    What :meth:`pydantic.BaseModel.model_construct` does, minus its per-call
+    overhead, for hot paths that build many small models (``fields`` must hold
+    every field).
     """
     obj = _new(cls)
     _set(obj, "__dict__", fields)
-    _set(obj, "__pydantic_fields_set__", set(fields) if fields_set is None else fields_set)
+    _set(obj, "__pydantic_fields_set__", set(fields))
     _set(obj, "__pydantic_extra__", None)
     _set(obj, "__pydantic_private__", None)
     return obj
-
-
-def fast_construct(cls, /, **fields):
-    """:func:`construct` with the fields as keyword arguments."""
-    return construct(cls, fields)
 
 
 def _to_float(c) -> float:
@@ -65,7 +68,224 @@ def _to_float(c) -> float:
         return math.inf if c > 0 else -math.inf
 
 
-class Box(BaseModel):
+# --------------------------------------------------------------------------- lean results
+#
+# Each class below lists its fields in ``_fields`` and stores them in slots named
+# ``_<field>``; a read-only property per field gives them out. Building one
+# costs a few hundred nanoseconds (a frozen pydantic model costs several times
+# that, and more again in garbage collection), which matters because every
+# completion of every training step is parsed. The pydantic "schema" model of
+# each class (``_schemas``) holds the same field declarations; it is built on
+# first use and does the validation, the JSON and the JSON schema, so those
+# behave exactly as before.
+
+class _ClassProperty:
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __get__(self, obj, owner):
+        return self.fn(owner)
+
+
+class _Lean:
+    """The pydantic-style interface shared by the parse-result classes."""
+
+    __slots__ = ()
+    _fields: ClassVar[tuple[str, ...]] = ()   # the fields, in order
+    _defaults: ClassVar[dict] = {}            # the optional fields' defaults
+
+    def __init__(self, **data: Any) -> None:
+        m = self._schema()(**{k: _plain(v) for k, v in data.items()})  # validates, as pydantic does
+        for f in self._fields:
+            object.__setattr__(self, "_" + f, _lean(getattr(m, f)))
+
+    # -- values
+    def _values(self) -> tuple:
+        return tuple(getattr(self, f) for f in self._fields)
+
+    @classmethod
+    def _from_values(cls, values):
+        return _BUILDERS[cls](*values)
+
+    # -- the pydantic interface
+    @classmethod
+    def _schema(cls) -> type[BaseModel]:
+        return _schemas()[cls.__name__]
+
+    @_ClassProperty
+    def model_fields(cls) -> dict:
+        return cls._schema().model_fields
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any):
+        if isinstance(obj, cls) and not kwargs:
+            return obj
+        return _lean(cls._schema().model_validate(_plain(obj), **kwargs))
+
+    @classmethod
+    def model_validate_json(cls, data: Union[str, bytes], **kwargs: Any):
+        return _lean(cls._schema().model_validate_json(data, **kwargs))
+
+    @classmethod
+    def model_construct(cls, **values: Any):
+        defaults = {n: f.get_default(call_default_factory=True)
+                    for n, f in cls.model_fields.items() if not f.is_required()}
+        return cls._from_values([values.get(f, defaults.get(f)) for f in cls._fields])
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict:
+        return cls._schema().model_json_schema(*args, **kwargs)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any):
+        """As a field of a pydantic model: validated and serialised as the schema model."""
+        from pydantic_core import core_schema
+
+        def validate(value, validate_as_schema_model):
+            if isinstance(value, cls):
+                return value
+            return _lean(validate_as_schema_model(_plain(value)))
+
+        return core_schema.no_info_wrap_validator_function(
+            validate, handler.generate_schema(cls._schema()),
+            serialization=core_schema.plain_serializer_function_ser_schema(_serialize, info_arg=True))
+
+    def model_dump(self, **kwargs: Any) -> dict:
+        if any(k not in _NO_EFFECT or v != _NO_EFFECT[k] for k, v in kwargs.items()):
+            return self._pydantic().model_dump(**kwargs)
+        return {f: _plain(v) for f, v in zip(self._fields, self._values())}
+
+    def model_dump_json(self, **kwargs: Any) -> str:
+        return self._pydantic().model_dump_json(**kwargs)
+
+    def model_copy(self, *, update: Optional[dict] = None, deep: bool = False):
+        values = dict(zip(self._fields, self._values()))
+        if update:
+            values.update(update)
+        if deep:
+            values = _copy.deepcopy(values)
+        return self._from_values([values[f] for f in self._fields])
+
+    def _pydantic(self) -> BaseModel:
+        """The same values as the pydantic schema model (not re-validated)."""
+        s = self._schema()
+        return s.model_construct(**{f: _pydantic(v) for f, v in zip(self._fields, self._values())})
+
+    # -- value semantics
+    def __eq__(self, other: Any):
+        if not isinstance(other, _Lean):
+            return NotImplemented
+        return type(other) is type(self) and other._values() == self._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __iter__(self):  # like pydantic: (field, value) pairs, so dict(model) works
+        return iter(zip(self._fields, self._values()))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{f}={v!r}" for f, v in zip(self._fields, self._values()))
+        return f"{type(self).__name__}({args})"
+
+    def __reduce__(self):
+        return _rebuild, (type(self), self._values())
+
+    def __copy__(self):
+        return self  # immutable
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+# model_dump() arguments with these values change nothing for these models
+# (no aliases, every field set, no serializers); others go through pydantic.
+_NO_EFFECT = {"mode": "python", "round_trip": False, "warnings": True, "by_alias": False,
+              "exclude_unset": False, "serialize_as_any": False}
+
+
+def _rebuild(cls, values):
+    return cls._from_values(values)
+
+
+def _plain(v):
+    """Lean results inside ``v`` as dicts (what ``model_dump()`` gives)."""
+    if isinstance(v, _Lean):
+        return v.model_dump()
+    t = type(v)
+    if (t is tuple or t is list) and any(isinstance(x, (_Lean, dict, list, tuple)) for x in v):
+        return t(_plain(x) for x in v)
+    if t is dict:
+        return {k: _plain(x) for k, x in v.items()}
+    return v
+
+
+def _serialize(v, info):
+    return v.model_dump(mode=info.mode) if isinstance(v, _Lean) else v
+
+
+def _pydantic(v):
+    if isinstance(v, _Lean):
+        return v._pydantic()
+    if type(v) is tuple and v and isinstance(v[0], _Lean):
+        return tuple(x._pydantic() for x in v)
+    return v
+
+
+def _lean(v):
+    """A validated schema model (or a tuple of them) as the lean class."""
+    cls = _LEAN_OF.get(type(v))
+    if cls is not None:
+        return cls._from_values([_lean(getattr(v, f)) for f in cls._fields])
+    if type(v) is tuple and v and type(v[0]) in _LEAN_OF:
+        return tuple(_lean(x) for x in v)
+    return v
+
+
+def _frozen(self, value):
+    raise AttributeError(
+        f"{type(self).__name__} is immutable: one parse result is shared by every reward "
+        "that reads the completion. Make a changed copy with model_copy(update={...}).")
+
+
+def _fields(cls):
+    """Give ``cls`` a read-only property per field (unless it defines one itself)."""
+    for f in cls._fields:
+        if f not in cls.__dict__:
+            setattr(cls, f, property(attrgetter("_" + f), _frozen, doc=f"The ``{f}`` field."))
+    return cls
+
+
+# A ParseResult's error and deviations may be left to build on first read:
+# ``_error`` and ``_deviations`` are then PENDING and ``_lazy`` is
+# ``(function, args)`` returning both (the parser's, for malformed text only).
+PENDING = object()
+
+
+def _lazy_field(name: str, doc: str) -> property:
+    """A ParseResult property that builds its value (with its PENDING sibling) on first read."""
+    get = attrgetter("_" + name)
+
+    def read(r: "ParseResult"):
+        value = get(r)
+        if value is PENDING:
+            _finish(r)
+            value = get(r)
+        return value
+
+    return property(read, _frozen, doc=doc)
+
+
+def _finish(r: "ParseResult") -> None:
+    lazy = r._lazy
+    if lazy is None:  # another thread finished it meanwhile
+        return
+    fn, args = lazy
+    r._error, r._deviations = fn(*args)
+    r._lazy = None
+
+
+@_fields
+class Box(_Lean):
     """One box as the model wrote it.
 
     Attributes:
@@ -81,15 +301,17 @@ class Box(BaseModel):
         index: position in reading order, from 0.
     """
 
-    model_config = _FROZEN
+    __slots__ = ("_coords", "_label", "_syntax", "_section", "_start", "_end", "_index")
+    _fields = ("coords", "label", "syntax", "section", "start", "end", "index")
+    _defaults = {"label": None, "section": None, "index": 0}
 
     coords: tuple[Number, Number, Number, Number]
-    label: Optional[str] = None
+    label: Optional[str]
     syntax: BoxSyntax
-    section: Optional[SectionKind] = None
+    section: Optional[SectionKind]
     start: int
     end: int
-    index: int = 0
+    index: int
 
     @property
     def is_finite(self) -> bool:
@@ -98,10 +320,11 @@ class Box(BaseModel):
 
     def as_floats(self) -> tuple[float, float, float, float]:
         """The coordinates as floats; integers beyond float range become ±inf."""
-        return tuple(_to_float(c) for c in self.coords)  # type: ignore[return-value]
+        return tuple(_to_float(c) for c in self._coords)  # type: ignore[return-value]
 
 
-class Section(BaseModel):
+@_fields
+class Section(_Lean):
     """One ``<think>``, ``<rethink>`` or ``<answer>`` section.
 
     Attributes:
@@ -112,7 +335,9 @@ class Section(BaseModel):
         closed: whether the closing tag was written.
     """
 
-    model_config = _FROZEN
+    __slots__ = ("_kind", "_start", "_end", "_body_start", "_body_end", "_text", "_closed")
+    _fields = ("kind", "start", "end", "body_start", "body_end", "text", "closed")
+    _defaults = {"closed": True}
 
     kind: SectionKind
     start: int
@@ -120,18 +345,21 @@ class Section(BaseModel):
     body_start: int
     body_end: int
     text: str
-    closed: bool = True
+    closed: bool
 
 
-class Deviation(BaseModel):
+@_fields
+class Deviation(_Lean):
     """One way a completion departs from the grammar (found by recovery).
 
     ``code`` is stable and machine-readable (e.g. ``"unclosed_section"``,
     ``"missing_section"``, ``"repeated_section"``, ``"stray_tag"``,
-    ``"out_of_order"``, ``"malformed_box"``); ``message`` is for people.
+    ``"out_of_order"``, ``"not_a_box"``, ``"truncated_box"``); ``message`` is for
+    people. The codes are listed in docs/grammar.md.
     """
 
-    model_config = _FROZEN
+    __slots__ = ("_code", "_message", "_offset", "_line", "_column")
+    _fields = ("code", "message", "offset", "line", "column")
 
     code: str
     message: str
@@ -140,21 +368,25 @@ class Deviation(BaseModel):
     column: int
 
 
-class ErrorInfo(BaseModel):
+@_fields
+class ErrorInfo(_Lean):
     """The first grammar error: where it is, what was expected, a caret snippet."""
 
-    model_config = _FROZEN
+    __slots__ = ("_line", "_column", "_offset", "_message", "_expected", "_label", "_snippet")
+    _fields = ("line", "column", "offset", "message", "expected", "label", "snippet")
+    _defaults = {"expected": (), "label": "", "snippet": ""}
 
     line: int
     column: int
     offset: int
     message: str
-    expected: tuple[str, ...] = ()
-    label: str = ""
-    snippet: str = ""
+    expected: tuple[str, ...]
+    label: str
+    snippet: str
 
 
-class GroundedOutput(BaseModel):
+@_fields
+class GroundedOutput(_Lean):
     """The structure of one completion: its sections, its boxes, its answer.
 
     Attributes:
@@ -165,23 +397,25 @@ class GroundedOutput(BaseModel):
             when no answer section was written.
     """
 
-    model_config = _FROZEN
+    __slots__ = ("_text", "_sections", "_boxes", "_answer")
+    _fields = ("text", "sections", "boxes", "answer")
+    _defaults = {"sections": (), "boxes": (), "answer": None}
 
     text: str
-    sections: tuple[Section, ...] = ()
-    boxes: tuple[Box, ...] = ()
-    answer: Optional[str] = None
+    sections: tuple[Section, ...]
+    boxes: tuple[Box, ...]
+    answer: Optional[str]
 
     def section(self, kind: str) -> Optional[Section]:
         """The first section of ``kind``, or ``None``."""
-        for s in self.sections:
-            if s.kind == kind:
+        for s in self._sections:
+            if s._kind == kind:
                 return s
         return None
 
     def boxes_in(self, kind: Optional[str]) -> tuple[Box, ...]:
         """Boxes written in sections of ``kind`` (``None``: outside any section)."""
-        return tuple(b for b in self.boxes if b.section == kind)
+        return tuple(b for b in self._boxes if b._section == kind)
 
     @property
     def think(self) -> Optional[Section]:
@@ -192,7 +426,8 @@ class GroundedOutput(BaseModel):
         return self.section("rethink")
 
 
-class ParseResult(BaseModel):
+@_fields
+class ParseResult(_Lean):
     """What :func:`gritkit.try_parse` returns; it never raises.
 
     Attributes:
@@ -201,45 +436,114 @@ class ParseResult(BaseModel):
         output: the best-effort structure, also when ``ok`` is false: the
             sections that could be recovered and every box.
         error: the first grammar error, or ``None`` when ``ok``.
-        deviations: every departure from the grammar that recovery found.
+        deviations: the departures from the grammar that recovery found, in
+            text order (the first 1,000 of a degenerate text, then one
+            ``too_many_deviations`` entry that counts the rest; docs/grammar.md).
 
     The structure's fields are also available directly: ``result.boxes``,
     ``result.sections``, ``result.answer``, ``result.text``.
     """
 
-    model_config = _FROZEN
+    __slots__ = ("_ok", "_grammar", "_output", "_error", "_deviations", "_lazy")
+    _fields = ("ok", "grammar", "output", "error", "deviations")
+    _defaults = {"error": None, "deviations": ()}
+
+    error = _lazy_field("error", "The first grammar error, or ``None`` when ``ok``.")
+    deviations = _lazy_field("deviations", "The departures from the grammar, in text order.")
 
     ok: bool
     grammar: str
     output: GroundedOutput
-    error: Optional[ErrorInfo] = None
-    deviations: tuple[Deviation, ...] = ()
+    error: Optional[ErrorInfo]
+    deviations: tuple[Deviation, ...]
 
     @property
     def text(self) -> str:
-        return self.output.text
+        return self._output._text
 
     @property
     def sections(self) -> tuple[Section, ...]:
-        return self.output.sections
+        return self._output._sections
 
     @property
     def boxes(self) -> tuple[Box, ...]:
-        return self.output.boxes
+        return self._output._boxes
 
     @property
     def answer(self) -> Optional[str]:
-        return self.output.answer
+        return self._output._answer
 
     def section(self, kind: str) -> Optional[Section]:
-        return self.output.section(kind)
+        return self._output.section(kind)
 
     def boxes_in(self, kind: Optional[str]) -> tuple[Box, ...]:
-        return self.output.boxes_in(kind)
+        return self._output.boxes_in(kind)
 
     def has_deviation(self, code: str) -> bool:
         """True when recovery found a deviation with this ``code``."""
-        return any(d.code == code for d in self.deviations)
+        return any(d._code == code for d in self.deviations)
+
+
+_LEAN = {c.__name__: c for c in (Box, Section, Deviation, ErrorInfo, GroundedOutput, ParseResult)}
+_SCHEMAS: dict = {}
+_LEAN_OF: dict = {}  # schema model class -> lean class
+
+
+def _schemas() -> dict:
+    """The pydantic models behind the lean classes (built once, on first use).
+
+    Each has the lean class's name, fields, annotations (nested results as the
+    pydantic models) and defaults (``_defaults``), and is frozen with
+    ``extra="forbid"``, as the results were before they became lean.
+    """
+    if _SCHEMAS:
+        return _SCHEMAS
+    namespace = dict(globals())
+    for name, cls in _LEAN.items():
+        fields = {f: (eval(cls.__annotations__[f], namespace), cls._defaults.get(f, ...))
+                  for f in cls._fields}
+        model = create_model(name, __config__=_FROZEN, __doc__=cls.__doc__, __module__=__name__,
+                             **fields)
+        namespace[name] = _SCHEMAS[name] = model  # later annotations name this model
+        _LEAN_OF[model] = cls
+    return _SCHEMAS
+
+
+# The parser's builders: positional, no validation (the values are the parser's own).
+# Each is generated from the class's fields, as dataclasses generate __init__: a
+# function of plain slot stores is several times faster than a loop over fields.
+
+def _builder(cls):
+    args = ", ".join(cls._fields)
+    body = "".join(f"    o._{f} = {f}\n" for f in cls._fields)
+    namespace = {"_new": _new, "cls": cls}
+    exec(f"def make({args}):\n    o = _new(cls)\n{body}    return o\n", namespace)
+    make = namespace["make"]
+    make.__doc__ = f"A {cls.__name__} from its fields in order, not validated (for the parser)."
+    return make
+
+
+make_box = _builder(Box)
+make_section = _builder(Section)
+make_deviation = _builder(Deviation)
+make_error = _builder(ErrorInfo)
+_make_output = _builder(GroundedOutput)
+_make_result = _builder(ParseResult)
+
+
+def make_result(ok, grammar, text, sections, boxes, answer, error, deviations, lazy=None) -> ParseResult:
+    """A ParseResult and its GroundedOutput, not validated (for the parser).
+
+    With ``lazy = (function, args)``, ``error`` and ``deviations`` are left
+    :data:`PENDING` and ``function(*args)`` returns them on first read.
+    """
+    r = _make_result(ok, grammar, _make_output(text, sections, boxes, answer), error, deviations)
+    r._lazy = lazy
+    return r
+
+
+_BUILDERS = {Box: make_box, Section: make_section, Deviation: make_deviation, ErrorInfo: make_error,
+             GroundedOutput: _make_output, ParseResult: _make_result}
 
 
 class ImageSize(BaseModel):
@@ -299,11 +603,7 @@ class Sample(BaseModel):
     @classmethod
     def _answer_to_text(cls, v):
         # GRIT's data has integer answers for TallyQA; the dataset item carries str(answer).
-        if v is None or isinstance(v, str):
-            return v
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            return str(v)
-        return str(v)
+        return v if v is None or isinstance(v, str) else str(v)
 
     @field_validator("gt_boxes", mode="before")
     @classmethod

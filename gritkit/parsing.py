@@ -9,11 +9,16 @@ How a completion is parsed:
    (an unclosed ``<think>`` ends where the next section starts, a missing
    open tag starts its section at the previous one's end, ...), records every
    deviation, and assigns each box to the section it was written in;
-4. the immutable result models are built without re-validation.
+4. the immutable results are built without re-validation.
 
-Results are cached by text and grammar in a bounded cache (256 entries by
-default, :func:`set_cache_size`; the oldest go first), so the several rewards
-that read one completion parse it once.
+Production parsing and the equivalence tests run the same code: :func:`_parse`
+takes the scanner to use, the fast one (default) or the reference one built
+straight from the ``.lark`` terminals (tests/test_scanner.py compares them).
+
+Results are cached by text and grammar in a small bounded cache (16 entries by
+default, :func:`set_cache_size`; the oldest go first), so code that parses one
+completion again gets the same result; the composer and the adapters parse
+each completion of a batch once anyway.
 
 >>> r = try_parse("<think>cat at (1, 2, 30, 40)</think><rethink>ok</rethink><answer> 1")
 >>> r.ok, r.boxes[0].coords, r.boxes[0].section, r.answer
@@ -25,24 +30,28 @@ that read one completion parse it once.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
 from typing import Mapping, Optional, Union
 
 from gritkit.errors import GritSyntaxError
 from gritkit.grammar import END, Grammar, load_grammar
-from gritkit.lexer import Scanner, read_fast
-from gritkit.models import (Box, Deviation, ErrorInfo, GroundedOutput, ParseResult, Section,
-                            construct, fast_construct)
+from gritkit.lexer import Scanner
+from gritkit.models import (PENDING, ErrorInfo, GroundedOutput, ParseResult, make_deviation,
+                            make_error, make_result, make_section)
 
 GrammarLike = Union[str, Grammar]
 
-# The cache needs to hold one batch of completions: every reward reads the same
-# completions one after another. A larger cache costs more than it saves: cached
-# results live long enough to reach the garbage collector's oldest generation,
-# whose full passes then come more often (measured: 1,024 entries cost 10% of
-# scoring throughput, 256 cost nothing). Raise it with set_cache_size() when one
-# reward call sees more completions than this.
-CACHE_SIZE = 256
+# The composer, the trainer adapters and the commands parse each completion once
+# and hand the result to every reward, so the cache only serves code that calls
+# try_parse on one text again and again (a reward that parses for itself,
+# gritkit.testing). It is kept small because it is not free: every result it
+# keeps alive is more work for the garbage collector, and the bookkeeping costs
+# too (measured on the benchmark corpus: 16 entries cost about 5% of the parse,
+# 64 entries 12 to 15%, 256 entries 20%). Raise it with set_cache_size() when a
+# loop of your own parses a batch once per reward.
+CACHE_SIZE = 16
 CACHE_MAX_CHARS = 65536  # longer texts are parsed every time rather than kept
 
 _cache: "dict[tuple[str, str], ParseResult]" = {}   # insertion-ordered: FIFO eviction
@@ -84,8 +93,9 @@ def clear_cache() -> None:
 def set_cache_size(size: int) -> None:
     """Keep at most ``size`` parse results (0 turns the cache off).
 
-    Make it at least the number of completions a reward call sees at once
-    (TRL: the per-process generation batch).
+    The composer and the trainer adapters parse each batch once, so they need
+    no cache; make it the batch size when code of your own calls ``try_parse``
+    on a batch once per reward.
     """
     global CACHE_SIZE
     if not isinstance(size, int) or size < 0:
@@ -127,28 +137,33 @@ def try_parse(text: str, grammar: GrammarLike = "grit", *,
         >>> r.ok, r.boxes[0].label, r.error.label
         (False, 'cup', 'missing <rethink>')
     """
-    if not isinstance(text, str):
+    if text.__class__ is not str:
         if isinstance(text, (bytes, bytearray)):
             text = bytes(text).decode("utf-8", errors="replace")
-        else:
+        elif not isinstance(text, str):
             raise TypeError(f"try_parse() needs the completion as str, got {type(text).__name__}")
-    g = _grammar(grammar, tags)
+    g = _by_name.get(grammar) if tags is None and grammar.__class__ is str else None
+    if g is None:
+        g = _grammar(grammar, tags)
+    stats = _cache_stats
+    if not CACHE_SIZE or len(text) > CACHE_MAX_CHARS:
+        stats["misses"] += 1
+        return _parse(text, g)
     key = (g.name, text)
     hit = _cache.get(key)
     if hit is not None:
-        _cache_stats["hits"] += 1
+        stats["hits"] += 1
         return hit
-    _cache_stats["misses"] += 1
+    stats["misses"] += 1
     result = _parse(text, g)
-    if len(text) <= CACHE_MAX_CHARS and CACHE_SIZE:
-        _cache[key] = result
-        if len(_cache) > CACHE_SIZE:
-            with _cache_lock:  # evict the oldest entries (insertion order)
-                try:
-                    while len(_cache) > CACHE_SIZE:
-                        del _cache[next(iter(_cache))]
-                except (KeyError, RuntimeError, StopIteration):
-                    pass
+    # Dict operations are atomic, so the hot path takes no lock; two threads
+    # that evict at once may leave the cache one entry over its size.
+    _cache[key] = result
+    if len(_cache) > CACHE_SIZE:
+        try:
+            del _cache[next(iter(_cache))]  # the oldest entry (insertion order)
+        except (KeyError, RuntimeError, StopIteration):
+            pass
     return result
 
 
@@ -184,6 +199,12 @@ def format_error(e: ErrorInfo) -> str:
 
 # --------------------------------------------------------------------------- internals
 
+# A degenerate completion (a tag repeated a hundred thousand times) has as many
+# deviations as tags. The first MAX_DEVIATIONS are kept in full; one last
+# ``too_many_deviations`` entry counts the rest (docs/grammar.md).
+MAX_DEVIATIONS = 1000
+
+
 def _line_col(text: str, offset: int) -> tuple[int, int]:
     line = text.count("\n", 0, offset) + 1
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
@@ -199,24 +220,50 @@ def snippet(text: str, offset: int, width: int = 72) -> str:
     hi = min(le, lo + width)
     lo = max(ls, min(lo, hi - width))
     src = text[lo:hi]
-    src = "".join(c if c.isprintable() or c == "\t" else "\ufffd" for c in src).replace("\t", " ")
+    if not src.isprintable():  # tabs become spaces, other unprintable characters U+FFFD
+        src = "".join(c if c.isprintable() or c == "\t" else "\ufffd" for c in src).replace("\t", " ")
     prefix = "…" if lo > ls else ""
     suffix = "…" if hi < le else ""
     caret = " " * (len(prefix) + offset - lo) + "^"
     return f"  {prefix}{src}{suffix}\n  {caret}"
 
 
-def _deviations(text: str, devs: list) -> tuple:
-    """Deviation models for ``(code, message, offset)`` sorted by offset (one pass for lines)."""
+def _deviations(text: str, lex: list, rec: list) -> tuple:
+    """Deviation objects for the scanner's and the recovery's ``(code, message, offset)``.
+
+    Both lists are in text order; they are merged stably (the scanner's first
+    on a tie) and cut at :data:`MAX_DEVIATIONS`. Lines and columns are counted
+    in one pass over the text.
+    """
+    total = len(lex) + len(rec)
+    if not rec:
+        merged = lex[:MAX_DEVIATIONS]
+    elif not lex:
+        merged = rec[:MAX_DEVIATIONS]
+    else:
+        merged = list(itertools.islice(heapq.merge(lex, rec, key=_offset), MAX_DEVIATIONS))
     out = []
-    line, pos = 1, 0
-    for code, message, offset in devs:
-        line += text.count("\n", pos, offset)
+    line, pos, line_start = 1, 0, 0
+    for code, message, offset in merged:
+        n = text.count("\n", pos, offset)
+        if n:
+            line += n
+            line_start = text.rfind("\n", pos, offset) + 1
         pos = offset
-        col = offset - (text.rfind("\n", 0, offset) + 1) + 1
-        out.append(fast_construct(Deviation, code=code, message=message, offset=offset,
-                                  line=line, column=col))
+        out.append(make_deviation(code, message, offset, line, offset - line_start + 1))
+    if total > MAX_DEVIATIONS:
+        rest = total - MAX_DEVIATIONS
+        first = next(itertools.islice(heapq.merge(lex, rec, key=_offset), MAX_DEVIATIONS, None))[2]
+        line, col = _line_col(text, first)
+        out.append(make_deviation(
+            "too_many_deviations",
+            f"{rest:,} more deviations from here on are not listed (gritkit lists the first "
+            f"{MAX_DEVIATIONS:,}); the text is far from the grammar", first, line, col))
     return tuple(out)
+
+
+def _offset(dev: tuple) -> int:
+    return dev[2]
 
 
 def _error_kind(g: Grammar, t: str, state: int) -> tuple:
@@ -267,169 +314,208 @@ def _error_kind(g: Grammar, t: str, state: int) -> tuple:
     return out
 
 
-def _describe_error(g: Grammar, text: str, tags: list, idx: int, state: int) -> ErrorInfo:
-    """Turn the LALR failure at entry ``idx`` of ``tags`` (``(type, offset)``) into an error."""
-    if idx < len(tags):
-        t, offset = tags[idx]
-    else:
-        t, offset = END, len(text)
+def _describe_error(g: Grammar, text: str, tags: list, boxes: list, err: tuple) -> ErrorInfo:
+    """The first grammar error, from a plan's ``err`` (see :func:`_plan`) and the text's tags."""
+    t, at, state, opened, box_run = err
+    offset = boxes[tags[at][3]]._start if box_run else tags[at][1]
     label, message, hint, open_kind = _error_kind(g, t, state)
     if open_kind is not None:
         where = ""
-        want = f"{open_kind.upper()}_OPEN"
-        for tt, off in reversed(tags[:idx]):
-            if tt == want:
-                ol, oc = _line_col(text, off)
-                where = f" (opened at line {ol}, column {oc})"
-                break
+        if opened is not None:
+            ol, oc = _line_col(text, tags[opened][1])
+            where = f" (opened at line {ol}, column {oc})"
         message = message.format(where=where)
     line, col = _line_col(text, offset)
-    return fast_construct(ErrorInfo, line=line, column=col, offset=offset,
-                          message=f"{message}; {hint}", expected=g.expected_names(state),
-                          label=label, snippet=snippet(text, offset))
+    return make_error(line, col, offset, f"{message}; {hint}", g.expected_names(state), label,
+                      snippet(text, offset))
 
 
 _BOX = "BOX"
-_ACCEPT_CACHE_MAX = 4096
+_PLAN_CACHE_MAX = 4096
+_PLAN_KEY_MAX = 256  # longer token sequences (degenerate texts) are planned each time, not memoised
+
+# Positions in a plan are (tag, field) pairs over the text's tags framed by two
+# virtual ones: tag 0 is (None, 0, 0, 0) and the last is (END, n, n, boxes), so
+# (i, 1) is where tag i starts, (i, 2) where it ends, (0, 1) the text's start
+# and (-1, 1) its end; tags[i][3] is the number of boxes before tag i.
+_START = (0, 1)
+_END = (-1, 1)
 
 
-def _accepts(g: Grammar, types: tuple) -> tuple[bool, int, int]:
-    """Lark's LALR tables over a token-type sequence, memoised per grammar.
+def _plan(g: Grammar, key: tuple) -> tuple:
+    """The recovery of one token-type sequence (memoised per grammar).
 
-    Box terminals are interchangeable in every grammar here (each is one
-    alternative of ``box``, used only as ``box*``), so the sequence is keyed
-    with consecutive boxes collapsed into one representative box terminal.
+    Recovery depends only on the order of the tags (and where boxes stand
+    between them), never on the text itself, so it is worked out once per
+    sequence: 12,000 completions of the benchmark corpus have 28.
+    ``key`` holds the tag types in order, with :data:`_BOX` for each run of
+    boxes between two tags.
+
+    Returns ``(ok, spans, assign, devs, err)``: ``spans`` are
+    ``(kind, start, end, body_start, body_end, closed)``, ``assign`` are
+    ``(first_tag, last_tag, kind)`` (the boxes between those tags belong to a
+    section of ``kind``), ``devs`` are ``(code, message, at, fill)`` (``fill``:
+    a position written into ``message``), ``err`` is ``None`` or
+    ``(type, at_tag, state, opened_at_tag, at_box_run)``; positions as described
+    above (for a box run, ``at_tag`` is the tag before it).
     """
-    cache = g.accept_cache
-    r = cache.get(types)
-    if r is None:
-        if len(cache) >= _ACCEPT_CACHE_MAX:
-            cache.clear()
-        r = cache[types] = g.accepts([g.box_terminal if t is _BOX else t for t in types])
-    return r
-
-
-def _parse(text: str, g: Grammar) -> ParseResult:
-    sc = _scanner(g)
-    handlers = sc.handlers
-    opens, closes, order = sc.opens, sc.closes, sc.order
-    boxes: list = []        # Box models, in reading order
-    lex_devs: list = []     # (code, message, offset)
-    devs: list = []         # (code, message, offset), from recovery
-    types: list = []        # token types, consecutive boxes collapsed (for the LALR run)
-    offsets: list = []      # where each of ``types`` starts
-    spans: list = []        # (kind, start, end, body_start, body_end, closed)
-    cur = None              # open section: (kind, start, body_start)
-    cur_kind = None         # its kind
+    plans = g.plans
+    plan = plans.get(key)
+    if plan is not None:
+        return plan
+    opens = {f"{k.upper()}_OPEN": k for k in g.sections}
+    closes = {f"{k.upper()}_CLOSE": k for k in g.sections}
+    order = {k: i for i, k in enumerate(g.sections)}
+    devs: list = []
+    spans: list = []
+    assign: list = []
+    cur = None              # open section: (kind, start tag)
     seen: set = set()
     highest = -1
-    last_end = 0
-    fast = sc.fast
-    for m in sc.regex.finditer(text):
-        t = m.lastgroup
-        spec = fast.get(t)
-        if spec is not None:
-            # one box whose numbers and label the regex captured (see lexer._FAST)
-            coords, label, syntax, bs, be = read_fast(m, spec, text)
-            boxes.append(construct(Box, {"coords": coords, "label": label, "syntax": syntax,
-                                         "section": cur_kind, "start": bs, "end": be,
-                                         "index": len(boxes)}, _BOX_FIELDS))
-            if not types or types[-1] is not _BOX:
-                types.append(_BOX)
-                offsets.append(bs)
+    last_end = _START       # where the last section ended
+    last_end_tag = 0        # the tag there (the boxes before it are not this section's)
+    i = 0                   # tag index (1-based: tag 0 is the virtual start)
+    pending_boxes = False
+    for t in key:
+        if t is _BOX:
+            pending_boxes = True
             continue
-        h = handlers.get(t)
-        if h is not None:
-            raw = []
-            h(text, m.start(), m.end(), raw, lex_devs)
-            for coords, label, syntax, bs, be in raw:
-                boxes.append(_box(coords, label, syntax, cur_kind, bs, be, len(boxes)))
-            if not types or types[-1] is not _BOX:
-                types.append(_BOX)
-                offsets.append(m.start())
-            continue
-        s, e = m.span()
-        types.append(t)
-        offsets.append(s)
+        i += 1
+        if pending_boxes:
+            pending_boxes = False
+            if cur is not None:
+                assign.append((i - 1, i, cur[0]))
         k = opens.get(t)
         if k is not None:
             if cur is not None:
                 if cur[0] == k:
                     devs.append(("nested_tag", f"{g.open_tag(k)} inside an open {g.open_tag(k)} "
-                                               "section; ignored", s))
+                                               "section; ignored", (i, 1), None))
                     continue
                 devs.append(("unclosed_section", f"{g.open_tag(cur[0])} is not closed before "
-                                                 f"{g.open_tag(k)}; it is taken to end there", s))
-                spans.append((cur[0], cur[1], s, cur[2], s, False))
-                last_end = s
+                                                 f"{g.open_tag(k)}; it is taken to end there", (i, 1), None))
+                spans.append((cur[0], (cur[1], 1), (i, 1), (cur[1], 2), (i, 1), False))
+                last_end, last_end_tag = (i, 1), i
             if k in seen:
-                devs.append(("repeated_section", f"a second {g.open_tag(k)} section", s))
+                devs.append(("repeated_section", f"a second {g.open_tag(k)} section", (i, 1), None))
             elif order[k] < highest:
-                devs.append(("out_of_order", f"{g.open_tag(k)} after a later section", s))
+                devs.append(("out_of_order", f"{g.open_tag(k)} after a later section", (i, 1), None))
             seen.add(k)
             if order[k] > highest:
                 highest = order[k]
-            cur = (k, s, e)
-            cur_kind = k
+            cur = (k, i)
             continue
         k = closes[t]
         if cur is not None and cur[0] == k:
-            spans.append((k, cur[1], e, cur[2], s, True))
-            last_end = e
-            cur = cur_kind = None
+            spans.append((k, (cur[1], 1), (i, 2), (cur[1], 2), (i, 1), True))
+            last_end, last_end_tag = (i, 2), i
+            cur = None
         elif cur is None and k not in seen and order[k] > highest:
             devs.append(("missing_open_tag", f"{g.close_tag(k)} without {g.open_tag(k)}; the section "
-                                             f"is taken to start at offset {last_end}", s))
+                                             "is taken to start at offset {}", (i, 1), last_end))
             seen.add(k)
             highest = order[k]
-            spans.append((k, last_end, e, last_end, s, True))
-            # boxes written before the missing open tag belong to this section
-            boxes = [_box(b.coords, b.label, b.syntax, k, b.start, b.end, b.index)
-                     if b.section is None and b.start >= last_end else b for b in boxes]
-            last_end = e
+            spans.append((k, last_end, (i, 2), last_end, (i, 1), True))
+            assign.append((last_end_tag, i, k))  # boxes written before the missing open tag
+            last_end, last_end_tag = (i, 2), i
         else:
             where = f"inside {g.open_tag(cur[0])}" if cur is not None else "outside any section"
-            devs.append(("stray_tag", f"stray {g.close_tag(k)} {where}; ignored", s))
-    n = len(text)
+            devs.append(("stray_tag", f"stray {g.close_tag(k)} {where}; ignored", (i, 1), None))
+    if pending_boxes and cur is not None:
+        assign.append((i, -1, cur[0]))
     if cur is not None:
         k = cur[0]
         if k not in g.may_end_open:
-            devs.append(("unclosed_section", f"{g.open_tag(k)} is never closed (truncated output?)", n))
-        spans.append((k, cur[1], n, cur[2], n, False))
-    if len(seen) < len(order):
-        for k in g.sections:
-            if k not in seen:
-                devs.append(("missing_section", f"no {g.open_tag(k)} section", n))
+            devs.append(("unclosed_section", f"{g.open_tag(k)} is never closed (truncated output?)",
+                         _END, None))
+        spans.append((k, (cur[1], 1), _END, (cur[1], 2), _END, False))
+    for k in g.sections:
+        if k not in seen:
+            devs.append(("missing_section", f"no {g.open_tag(k)} section", _END, None))
 
-    ok, idx, state = _accepts(g, tuple(types))
-    error = None if ok else _describe_error(g, text, list(zip(types, offsets)), idx, state)
+    ok, idx, state = g.accepts([g.box_terminal if t is _BOX else t for t in key])
+    err = None
+    if not ok:
+        tag_of = list(_tag_numbers(key))
+        t = key[idx] if idx < len(key) else END
+        _, _, _, open_kind = _error_kind(g, g.box_terminal if t is _BOX else t, state)
+        opened = None
+        if open_kind is not None:
+            want = f"{open_kind.upper()}_OPEN"
+            for j in range(idx - 1, -1, -1):
+                if key[j] == want:
+                    opened = tag_of[j]
+                    break
+        if t is _BOX:  # pragma: no cover - boxes may stand anywhere in the shipped grammars
+            err = (g.box_terminal, tag_of[idx], state, opened, True)
+        else:
+            err = (t, tag_of[idx] if idx < len(key) else -1, state, opened, False)
+    plan = (ok, tuple(spans), tuple(assign), tuple(devs), err)
+    if len(key) <= _PLAN_KEY_MAX:
+        if len(plans) >= _PLAN_CACHE_MAX:
+            plans.clear()
+        plans[key] = plan
+    return plan
 
-    # ---- models (built without re-validation)
+
+def _tag_numbers(key: tuple):
+    """For each entry of a plan key: a tag's index, or for a box run the index of the tag before it."""
+    i = 0
+    for t in key:
+        if t is not _BOX:
+            i += 1
+            yield i
+        else:
+            yield i
+
+
+def _parse(text: str, g: Grammar, scanner: Optional[Scanner] = None) -> ParseResult:
+    """Parse ``text`` with grammar ``g``, scanning with ``scanner`` (default: the fast one)."""
+    sc = scanner if scanner is not None else _scanner(g)
+    tags, boxes, lex_devs = sc.scan(text)  # boxes: Box objects, section not yet set
+    key = []
+    nb0 = 0
+    for tag in tags:
+        if tag[3] != nb0:
+            key.append(_BOX)
+            nb0 = tag[3]
+        key.append(tag[0])
+    nboxes = len(boxes)
+    if nboxes != nb0:
+        key.append(_BOX)
+    key = tuple(key)
+    plan = g.plans.get(key)
+    if plan is None:
+        plan = _plan(g, key)
+    ok, spans, assign, devs, err = plan
+    n = len(text)
+    tags.insert(0, _VIRTUAL_START)
+    tags.append((END, n, n, nboxes))
+    for a, b, k in assign:  # the scanner's boxes are new and not yet shared: set their section
+        for box in boxes[tags[a][3]:tags[b][3]]:
+            box._section = k
     sections = []
     answer = None
-    for k, s, e, bs, be, closed in spans:
+    for k, (a, fa), (b, fb), (c, fc), (d, fd), closed in spans:
+        bs, be = tags[c][fc], tags[d][fd]
         body = text[bs:be]
         if answer is None and k == "answer":
             answer = body.strip()
-        sections.append(construct(Section, {"kind": k, "start": s, "end": e, "body_start": bs,
-                                            "body_end": be, "text": body, "closed": closed},
-                                  _SECTION_FIELDS))
-    deviations = ()
-    if devs or lex_devs:
-        deviations = _deviations(text, sorted(lex_devs + devs, key=lambda d: d[2]))
-    output = construct(GroundedOutput, {"text": text, "sections": tuple(sections),
-                                        "boxes": tuple(boxes), "answer": answer}, _OUTPUT_FIELDS)
-    return construct(ParseResult, {"ok": ok, "grammar": g.name, "output": output, "error": error,
-                                   "deviations": deviations}, _RESULT_FIELDS)
+        sections.append(make_section(k, tags[a][fa], tags[b][fb], bs, be, body, closed))
+    if ok and not devs and not lex_devs:
+        return make_result(ok, g.name, text, tuple(sections), tuple(boxes), answer, None, ())
+    # malformed text: the error and the deviations are built when first read
+    return make_result(ok, g.name, text, tuple(sections), tuple(boxes), answer, PENDING, PENDING,
+                       (_finish, (g, text, tags, boxes, err, lex_devs, devs)))
 
 
-def _box(coords, label, syntax, section, start, end, index) -> Box:
-    return construct(Box, {"coords": coords, "label": label, "syntax": syntax, "section": section,
-                           "start": start, "end": end, "index": index}, _BOX_FIELDS)
+def _finish(g: Grammar, text: str, tags: list, boxes: list, err, lex_devs: list, devs: tuple) -> tuple:
+    """The error and the deviations of a malformed text (see :func:`_parse`)."""
+    error = None if err is None else _describe_error(g, text, tags, boxes, err)
+    if devs:
+        devs = [(code, message if fill is None else message.format(tags[fill[0]][fill[1]]),
+                 tags[at[0]][at[1]]) for code, message, at, fill in devs]
+    return error, (_deviations(text, lex_devs, devs) if devs or lex_devs else ())
 
 
-# Frozen models never change their fields-set, so one set per class is shared.
-_SECTION_FIELDS = set(Section.model_fields)
-_BOX_FIELDS = set(Box.model_fields)
-_OUTPUT_FIELDS = set(GroundedOutput.model_fields)
-_RESULT_FIELDS = set(ParseResult.model_fields)
+_VIRTUAL_START = (None, 0, 0, 0)

@@ -45,7 +45,9 @@ import os
 import pkgutil
 import re
 import sys
+import contextvars
 import threading
+import traceback
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -408,7 +410,7 @@ class GritPluginManager(pluggy.PluginManager):
                     if meta.kind != "entry point":
                         raise PluginError(
                             f"Plugin {name!r} raised in its {hook}() hook: {type(exc).__name__}: {exc}\n"
-                            "Fix the plugin, or disable it with "
+                            f"{_where(exc)}Fix the plugin, or disable it with "
                             f"{ENV_DISABLE}={name}.") from exc
                     for h, r in registries.items():
                         r.entries.clear()
@@ -519,6 +521,27 @@ def _as_plugin(obj: Any) -> tuple[Any, str]:
     return obj, name
 
 
+_GRITKIT_DIR = str(Path(__file__).resolve().parent)
+
+
+def _where(exc: BaseException) -> str:
+    """The traceback of a plugin's failure, for the error message itself: the frames in the
+    plugin's own code (importlib's and gritkit's left out), then, for a ``SyntaxError``,
+    the line and a caret. Empty when no frame is the plugin's (a module not found)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith("<frozen") and not f.filename.startswith(_GRITKIT_DIR)
+              and "pluggy" not in Path(f.filename).parts[-2:-1]]
+    lines = []
+    if frames:
+        lines.append("Traceback (most recent call last):\n")
+        lines.extend(traceback.format_list(frames))
+    if isinstance(exc, SyntaxError) and exc.filename:
+        lines.extend(traceback.format_exception_only(type(exc), exc))
+    elif lines:
+        lines.append(f"{type(exc).__name__}: {exc}\n")
+    return "".join(lines)
+
+
 def _load_local(spec: PluginSpec) -> tuple[Any, str, Optional[str]]:
     if isinstance(spec, ModuleType):
         return spec, spec.__name__, spec.__name__
@@ -550,13 +573,13 @@ def _load_local(spec: PluginSpec) -> tuple[Any, str, Optional[str]]:
             sys.modules.pop(module_name, None)
             raise PluginError(
                 f"Plugin file {str(path)!r} failed to import: {type(exc).__name__}: {exc}\n"
-                "Fix the error in that file (the traceback above this message shows where).") from exc
+                f"{_where(exc)}Fix the error in that file (the traceback above shows where).") from exc
         return module, path.stem, module_name
     try:
         module = importlib.import_module(text)
     except Exception as exc:
         raise PluginError(
-            f"Plugin module {text!r} failed to import: {type(exc).__name__}: {exc}\n"
+            f"Plugin module {text!r} failed to import: {type(exc).__name__}: {exc}\n{_where(exc)}"
             f"Give an importable module name or the path of a .py file in {ENV_PLUGINS} / `gritkit -p`.") from exc
     return module, text, text
 
@@ -637,20 +660,27 @@ def manager_from_environment(environ: Optional[dict[str, str]] = None) -> GritPl
 
 _LOCK = threading.RLock()
 _CACHED: Optional[GritPluginManager] = None
-_OVERRIDES: list[GritPluginManager] = []
+# The one way code reaches "the" plugin manager: this context variable, set by
+# use_plugin_manager() (isolated_plugin_manager, a Composer given its own manager),
+# else the shared manager built from the environment.
+_CURRENT: contextvars.ContextVar[Optional[GritPluginManager]] = contextvars.ContextVar(
+    "gritkit_plugin_manager", default=None)
 
 
 def get_plugin_manager() -> GritPluginManager:
-    """The shared plugin manager, built on first use and cached.
+    """The current plugin manager: the one :func:`use_plugin_manager` made current, else
+    the shared one, built from the environment on first use and cached.
 
-    Inside :func:`isolated_plugin_manager` it is the isolated one.
+    Inside :func:`isolated_plugin_manager` it is the isolated one; while a
+    :class:`~gritkit.compose.Composer` given its own manager scores, it is that one.
 
     >>> get_plugin_manager() is get_plugin_manager()
     True
     """
     global _CACHED
-    if _OVERRIDES:
-        return _OVERRIDES[-1]
+    current = _CURRENT.get()
+    if current is not None:
+        return current
     pm = _CACHED
     if pm is not None:
         return pm
@@ -688,10 +718,23 @@ def isolated_plugin_manager(builtins: bool = True, entry_points: Union[bool, Ite
     ['always_one']
     """
     pm = build_plugin_manager(builtins=builtins, entry_points=entry_points, plugins=plugins)
-    with _LOCK:
-        _OVERRIDES.append(pm)
+    with use_plugin_manager(pm):
+        yield pm
+
+
+@contextmanager
+def use_plugin_manager(pm: Optional[GritPluginManager]) -> Iterator[Optional[GritPluginManager]]:
+    """Make ``pm`` the current plugin manager in this context while the block runs.
+
+    It is a context variable: other threads keep theirs, and coroutines and
+    ``asyncio.to_thread`` calls started inside the block see ``pm``. ``None``
+    changes nothing.
+    """
+    if pm is None:
+        yield get_plugin_manager()
+        return
+    token = _CURRENT.set(pm)
     try:
         yield pm
     finally:
-        with _LOCK:
-            _OVERRIDES.remove(pm)
+        _CURRENT.reset(token)

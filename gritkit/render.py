@@ -45,7 +45,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -77,10 +77,12 @@ FONT_SIZE = 14
 LINE_WIDTH = 3
 GT_LINE_WIDTH = 2
 DASH = 8
-MAX_DUPLICATE_CHECK = 500
-"""Above this many boxes, boxes are not checked for duplicates (that check is quadratic)."""
 MAX_LABELS = 300
-"""Number labels are drawn for the first this many boxes (every box is still outlined)."""
+"""At most this many boxes get a number label on the picture (every box is still outlined);
+labels that do not fit without covering another, inside the picture, are left out too,
+and the text lists the boxes without a label."""
+LABEL_CELL = 32
+"""Cell size, in display pixels, of the grid that finds overlapping labels (keeps placement linear)."""
 MAX_OUTPUT_LINES = 120
 """Longer outputs are cut on the picture, with a note (the answer and rewards still show)."""
 
@@ -115,6 +117,11 @@ class RenderedRecord:
         boxes: the predicted boxes as drawn.
         origin: display position of the image's pixel (0, 0) on the picture.
         scale: display pixels per image pixel.
+        labels: ``{box number: (x, y, width, height)}`` of each number label drawn,
+            in display pixels (inside the picture, none covering another).
+        unlabelled: numbers of the drawn boxes left without a label (crowded),
+            listed in the text instead.
+        text_origin: display position of the text column's top-left corner.
     """
 
     index: int
@@ -124,6 +131,9 @@ class RenderedRecord:
     boxes: list[DrawnBox] = field(default_factory=list)
     origin: tuple[int, int] = (0, 0)
     scale: float = 1.0
+    labels: dict[int, tuple[float, float, int, int]] = field(default_factory=dict)
+    unlabelled: list[int] = field(default_factory=list)
+    text_origin: tuple[int, int] = (0, 0)
 
     @property
     def ok(self) -> bool:
@@ -265,15 +275,74 @@ def _dashed_rectangle(draw: ImageDraw.ImageDraw, xy, color, width: int, dash: in
                        (ax + (bx - ax) * t1, ay + (by - ay) * t1)], fill=color, width=width)
 
 
+_HIGH_DEPTH_MODES = frozenset({"I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
+_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
+
+
+def _value_range(im: Image.Image) -> tuple[float, float]:
+    """The range of values that maps to black..white for a high-depth image: the mode's
+    nominal range (16 bits: 0..65535), else the smallest of 0..1, 0..255 and 0..65535 that
+    holds every value, else the image's own minimum..maximum."""
+    if im.mode.startswith("I;16"):
+        return 0.0, 65535.0
+    lo, hi = im.getextrema()
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # a float image holding inf or NaN
+        return 0.0, 1.0
+    nominal = ((0.0, 1.0), (0.0, 255.0), (0.0, 65535.0)) if im.mode == "F" else ((0.0, 255.0), (0.0, 65535.0))
+    for a, b in nominal:
+        if lo >= a and hi <= b:
+            return a, b
+    return float(lo), float(hi)
+
+
+def display_rgb(im: Image.Image) -> Image.Image:
+    """``im`` as 8-bit RGB with its real contrast, whatever its mode.
+
+    16-bit and 32-bit grayscale (``I;16*``, ``I``) and float images (``F``) are
+    scaled from their value range (:func:`_value_range`) to 0..255 instead of being
+    clipped at 255; transparent pixels show the picture's white background, not
+    the colour stored under them; LAB goes through a colour transform (Pillow's
+    plain conversion keeps only the lightness); every other mode through Pillow's
+    conversion.
+
+    >>> im = Image.new("I;16", (2, 1)); im.putpixel((1, 0), 65535)
+    >>> [display_rgb(im).getpixel((x, 0)) for x in (0, 1)]
+    [(0, 0, 0), (255, 255, 255)]
+    """
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode in _HIGH_DEPTH_MODES:
+        lo, hi = _value_range(im)
+        gray = im.convert("F") if mode == "F" else im.convert("I")
+        k = 255.0 / (hi - lo) if hi > lo else 0.0
+        offset = -lo * k if hi > lo else min(255.0, max(0.0, lo))
+        return gray.point(lambda v: v * k + offset).convert("L").convert("RGB")
+    if mode == "LAB":
+        from PIL import ImageCms
+
+        transform = ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"),
+                                            "LAB", "RGB")
+        return ImageCms.applyTransform(im, transform)
+    if mode in _ALPHA_MODES or (mode == "P" and "transparency" in im.info):
+        rgba = (im.convert("LA") if mode == "La" else im).convert("RGBA")
+        flat = Image.new("RGB", im.size, BACKGROUND)
+        flat.paste(rgba.convert("RGB"), mask=rgba.getchannel("A"))
+        return flat
+    return im.convert("RGB")
+
+
 def _load_image(path: Optional[Path]) -> tuple[Optional[Image.Image], str]:
-    """The image at ``path``, or ``None`` and the reason it cannot be shown."""
+    """The image at ``path`` (8-bit RGB, :func:`display_rgb`), or ``None`` and the reason
+    it cannot be shown."""
     if path is None:
         return None, "the record names no image"
     try:
         with Image.open(path) as im:
             im.draft("RGB", (2 * DISPLAY_SIDE, 2 * DISPLAY_SIDE))  # JPEG: decode no larger than needed
             im.load()
-            return im.convert("RGB"), ""
+            rgb = display_rgb(im)
+            return (rgb.copy() if rgb is im else rgb), ""
     except FileNotFoundError:
         return None, f"image not found: {path}"
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
@@ -292,42 +361,104 @@ _BOX_REF = re.compile(r"\bbox (\d+)\b")
 
 
 def _drawn_boxes(result, sample, size: tuple[int, int], box_format: Optional[str]) -> list[DrawnBox]:
-    """Every box of ``result`` in original pixels, with why it fails ``box_in_image`` (if it does).
+    """Every box of ``result`` in original pixels, with the :mod:`gritkit.boxes` verdict
+    (the ``box_in_image`` reward's) when it fails one.
 
-    Boxes are checked one section at a time, so re-citing a ``<think>`` box in
+    Duplicates are judged within a section, so re-citing a ``<think>`` box in
     ``<rethink>`` (GRIT's design) is not called a duplicate on the picture.
     """
-    from gritkit.builtin.box_in_image import BoxInImageOptions, check_boxes
+    from gritkit.boxes import check_boxes
     from gritkit.models import ImageSize
 
     if sample.image_size is None:
         sample = sample.model_copy(update={"image_size": ImageSize(width=size[0], height=size[1])})
     boxes = result.boxes
-    many = len(boxes) > MAX_DUPLICATE_CHECK  # the duplicate check is quadratic: skipped when many
-    by_section: dict[Optional[str], list[int]] = {}
-    for i, b in enumerate(boxes):
-        by_section.setdefault(b.section, []).append(i)
-    checks: dict[int, Any] = {}
     try:
-        for section, indices in by_section.items():
-            options = BoxInImageOptions(box_format=box_format, sections=(section or "outside",),
-                                        duplicate_iou=None if many else 0.95)
-            for k, c in enumerate(check_boxes(result, sample, options)):
-                # box_in_image numbers the checked boxes from 0; the picture numbers all from 1.
-                note = _BOX_REF.sub(lambda m: f"[{indices[int(m.group(1))] + 1}]", c.reason or "")
-                checks[indices[k]] = (c.pixels, note)
+        verdicts = check_boxes(boxes, sample, box_format=box_format)
     except Exception as exc:  # an unknown convention: say so on every box
         return [DrawnBox(i + 1, b.section, None, f"not drawn: {exc}") for i, b in enumerate(boxes)]
     out = []
-    for i, b in enumerate(boxes):
-        pixels, note = checks[i]
-        px = tuple(float(v) for v in pixels) if pixels is not None else None
-        if px is not None and not all(math.isfinite(v) for v in px):
+    for i, (b, v) in enumerate(zip(boxes, verdicts)):
+        # gritkit.boxes names boxes by Box.index (from 0); the picture numbers them from 1.
+        note = _BOX_REF.sub(lambda m: f"[{int(m.group(1)) + 1}]", v.reason or "")
+        px = tuple(float(c) for c in v.pixels) if v.pixels is not None else None
+        if px is not None and not all(math.isfinite(c) for c in px):
             px = None
         if px is None and note:
             note = f"not drawn: {note}"
         out.append(DrawnBox(i + 1, b.section, px, note))
     return out
+
+
+_LEGEND = (("think", SECTION_COLORS["think"]), ("rethink", SECTION_COLORS["rethink"]),
+           ("answer", SECTION_COLORS["answer"]), ("outside", SECTION_COLORS[None]))
+
+
+def _legend_width(font) -> int:
+    """Width of the legend line (four sections and the ground truth), as drawn."""
+    width = sum(28 + font.getlength(name) + 12 for name, _ in _LEGEND)
+    return math.ceil(width + 20 + font.getlength("ground truth"))
+
+
+def _ranges(numbers: Sequence[int]) -> str:
+    """``[1, 2, 3, 5]`` -> ``"[1]-[3], [5]"``."""
+    parts = []
+    start = prev = None
+    for n in list(numbers) + [None]:
+        if start is not None and (n is None or n != prev + 1):
+            parts.append(f"[{start}]" if start == prev else f"[{start}]-[{prev}]")
+            start = None
+        if n is not None and start is None:
+            start = n
+        prev = n
+    return ", ".join(parts)
+
+
+def _place_labels(drawn: Sequence[DrawnBox], disp, clip, font):
+    """Where each box's number goes: ``([(x, y, w, h, number, colour)], [numbers left out])``.
+
+    A label is tried above the box's top-left corner, inside it, at its top-right
+    corner, below it, then beside it; each spot is moved inside ``clip`` (the
+    picture). The first spot that covers no earlier label wins; a box with none
+    (crowded), or after :data:`MAX_LABELS` labels, is left out. A grid of
+    :data:`LABEL_CELL` cells finds the labels a spot could cover, so placing n
+    labels costs O(n).
+    """
+    grid: dict[tuple[int, int], list] = {}
+    placed: list = []
+    left_out: list[int] = []
+    lh = FONT_SIZE
+    for d in drawn:
+        if d.pixels is None:
+            continue
+        if len(placed) >= MAX_LABELS:
+            left_out.append(d.number)
+            continue
+        (ax, ay), (bx, by) = disp(d.pixels[0], d.pixels[1]), disp(d.pixels[2], d.pixels[3])
+        x1, y1, x2, y2 = min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)
+        label = str(d.number)
+        lw = math.ceil(font.getlength(label)) + 6
+        spot = None
+        for cx, cy in ((x1, y1 - lh), (x1, y1), (x2 - lw, y1 - lh), (x2 - lw, y1), (x1, y2), (x1 - lw, y1),
+                       (x2, y1), (x1, y2 - lh)):
+            lx = min(max(cx, clip[0]), clip[2] + 1 - lw)
+            ly = min(max(cy, clip[1]), clip[3] + 1 - lh)
+            if lx < clip[0] or ly < clip[1]:
+                break  # the picture is smaller than the label
+            cells = [(i, j) for i in range(int(lx // LABEL_CELL), int((lx + lw) // LABEL_CELL) + 1)
+                     for j in range(int(ly // LABEL_CELL), int((ly + lh) // LABEL_CELL) + 1)]
+            if not any(lx < px + pw and lx + lw > px and ly < py + ph and ly + lh > py
+                       for c in cells for px, py, pw, ph in grid.get(c, ())):
+                spot = (lx, ly, cells)
+                break
+        if spot is None:
+            left_out.append(d.number)
+            continue
+        lx, ly, cells = spot
+        for c in cells:
+            grid.setdefault(c, []).append((lx, ly, lw, lh))
+        placed.append((lx, ly, lw, lh, d.number, SECTION_COLORS.get(d.section, TEXT_COLOR)))
+    return placed, left_out
 
 
 def render_panel(result, sample, *, image: Optional[Image.Image] = None,
@@ -377,15 +508,32 @@ def render_panel(result, sample, *, image: Optional[Image.Image] = None,
     dw, dh = max(1, round(w * scale)), max(1, round(h * scale))
     if image is None:  # drawn at display size: a record claiming 100000x100000 costs nothing
         image = Image.new("RGB", (dw, dh), PLACEHOLDER_COLOR)
+    else:
+        image = display_rgb(image)
 
     # Predicted boxes in pixels, numbered in reading order, with box_in_image's verdict on each.
     drawn = _drawn_boxes(result, sample, (w, h), box_format)
     numbers = {i: d.number for i, d in enumerate(drawn)}
 
-    # Left column: image with margin, legend under it.
-    left_w = dw + 2 * IMAGE_MARGIN
-    legend_h = 2 * line_h + 4
+    # Left column: image with margin, legend under it (the column is as wide as the wider of the two,
+    # so the legend of a tiny image never runs into the text).
+    picture_w = dw + 2 * IMAGE_MARGIN
+    legend_w = _legend_width(small)
+    fmt_name = box_format or sample.box_format
+    info = f"image {w}x{h}, boxes {'as ' + fmt_name if fmt_name else 'in pixels'}" + frame_note
+    left_w = max(picture_w, legend_w)
+    info_lines = _wrap_runs([_Run(info, MUTED_COLOR)], small, left_w)
+    legend_h = (1 + len(info_lines)) * line_h + 4
     left_h = dh + 2 * IMAGE_MARGIN + legend_h
+
+    # Number labels: placed inside the picture without covering each other; the rest are listed.
+    clip = (PAD, PAD, PAD + picture_w - 1, PAD + dh + 2 * IMAGE_MARGIN - 1)
+    ox, oy = PAD + IMAGE_MARGIN, PAD + IMAGE_MARGIN
+
+    def disp(x: float, y: float) -> tuple[float, float]:
+        return (min(max(ox + x * scale, clip[0]), clip[2]), min(max(oy + y * scale, clip[1]), clip[3]))
+
+    labels, unlabelled = _place_labels(drawn, disp, clip, small)
 
     # Right column: text.
     runs: list[_Run] = []
@@ -416,6 +564,10 @@ def render_panel(result, sample, *, image: Optional[Image.Image] = None,
     notes = [f"[{d.number}] {d.note}" for d in drawn if d.note]
     if notes:
         runs += [_Run("\nBoxes: ", MUTED_COLOR, True), _Run("; ".join(notes))]
+    if unlabelled:
+        runs += [_Run("\nNot numbered on the picture (crowded): ", MUTED_COLOR, True),
+                 _Run(f"{_ranges(unlabelled)} ({len(unlabelled)} of {len(drawn)} boxes; [n] in the text "
+                      "marks where each was written)")]
     if rewards is not None:
         head = f"\nRewards ({reward_source}): " if reward_source else "\nRewards: "
         parts = [f"{k} {_fmt(v)}" for k, v in rewards.items()]
@@ -430,19 +582,13 @@ def render_panel(result, sample, *, image: Optional[Image.Image] = None,
     height = PAD + max(left_h, text_h) + PAD
     canvas = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
-    ox, oy = PAD + IMAGE_MARGIN, PAD + IMAGE_MARGIN
-    draw.rectangle((PAD, PAD, PAD + left_w - 1, PAD + dh + 2 * IMAGE_MARGIN - 1), fill=MARGIN_COLOR)
+    draw.rectangle(clip, fill=MARGIN_COLOR)
     canvas.paste(image.resize((dw, dh), Image.Resampling.BILINEAR) if (dw, dh) != image.size else image,
                  (ox, oy))
     if image_message:
         for k, chunk in enumerate(_wrap_runs([_Run(image_message)], font, max(40, dw - 16))[:6]):
             for tok, _, _, x in chunk:
                 draw.text((ox + 8 + x, oy + 8 + k * line_h), tok, fill=(120, 0, 0), font=font)
-
-    clip = (PAD, PAD, PAD + left_w - 1, PAD + dh + 2 * IMAGE_MARGIN - 1)
-
-    def disp(x: float, y: float) -> tuple[float, float]:
-        return (min(max(ox + x * scale, clip[0]), clip[2]), min(max(oy + y * scale, clip[1]), clip[3]))
 
     for d in drawn:
         if d.pixels is None:
@@ -454,36 +600,22 @@ def render_panel(result, sample, *, image: Optional[Image.Image] = None,
     for gt in sample.gt_boxes:  # dashed, over the predictions: both stay visible
         (ax, ay), (bx, by) = disp(gt[0], gt[1]), disp(gt[2], gt[3])
         _dashed_rectangle(draw, (min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)), GT_COLOR, GT_LINE_WIDTH)
-    placed: list[tuple[float, float, float, float]] = []
-    for d in drawn[:MAX_LABELS]:  # numbers on top of every outline, shifted right past earlier labels
-        if d.pixels is None:
-            continue
-        (ax, ay), (bx, by) = disp(d.pixels[0], d.pixels[1]), disp(d.pixels[2], d.pixels[3])
-        x1, y1 = min(ax, bx), min(ay, by)
-        color = SECTION_COLORS.get(d.section, TEXT_COLOR)
-        label = str(d.number)
-        lw, lh = small.getlength(label) + 6, FONT_SIZE
-        ly = y1 - lh if y1 - lh >= clip[1] else y1
-        lx = x1
-        while any(lx < px2 and lx + lw > px1 and ly < py2 and ly + lh > py1 for px1, py1, px2, py2 in placed):
-            lx += lw + 1
-        placed.append((lx, ly, lx + lw, ly + lh))
-        draw.rectangle((lx, ly, lx + lw, ly + lh), fill=color)
-        draw.text((lx + 3, ly), label, fill=(255, 255, 255), font=small)
+    for lx, ly, lw, lh, number, color in labels:  # numbers on top of every outline
+        draw.rectangle((lx, ly, lx + lw - 1, ly + lh - 1), fill=color)
+        draw.text((lx + 3, ly), str(number), fill=(255, 255, 255), font=small)
 
     # Legend.
     ly = PAD + dh + 2 * IMAGE_MARGIN + 6
     lx = PAD
-    for name, color in (("think", SECTION_COLORS["think"]), ("rethink", SECTION_COLORS["rethink"]),
-                        ("answer", SECTION_COLORS["answer"]), ("outside", SECTION_COLORS[None])):
+    for name, color in _LEGEND:
         draw.rectangle((lx, ly + 3, lx + 14, ly + 13), outline=color, width=LINE_WIDTH)
         draw.text((lx + 20, ly), name, fill=TEXT_COLOR, font=small)
         lx += 28 + small.getlength(name) + 12
     _dashed_rectangle(draw, (lx, ly + 3, lx + 14, ly + 13), GT_COLOR, GT_LINE_WIDTH, dash=4)
     draw.text((lx + 20, ly), "ground truth", fill=TEXT_COLOR, font=small)
-    fmt_name = box_format or sample.box_format
-    draw.text((PAD, ly + line_h), f"image {w}x{h}, boxes {'as ' + fmt_name if fmt_name else 'in pixels'}"
-              + frame_note, fill=MUTED_COLOR, font=small)
+    for k, chunk in enumerate(info_lines):
+        for tok, color, _, x in chunk:
+            draw.text((PAD + x, ly + (k + 1) * line_h), tok, fill=color, font=small)
 
     # Text column.
     tx = PAD + left_w + PAD
@@ -495,7 +627,8 @@ def render_panel(result, sample, *, image: Optional[Image.Image] = None,
                 draw.text((tx + x + 0.6, y), tok, fill=color, font=font)
 
     return RenderedRecord(index=index, image=canvas, message=image_message, boxes=drawn,
-                          origin=(ox, oy), scale=scale)
+                          origin=(ox, oy), scale=scale, labels={n: (x, y, lw, lh) for x, y, lw, lh, n, _ in labels},
+                          unlabelled=unlabelled, text_origin=(tx, PAD))
 
 
 # --------------------------------------------------------------------------- files
@@ -552,11 +685,17 @@ def _reward_scorer(config):
     return score, label, composer
 
 
-def render_file(path: Union[str, Path], *, images: Union[str, Path], out: Union[str, Path],
-                records: Optional[Iterable[int]] = None, box_format: Optional[str] = None,
-                config: Any = "grit", renames: Optional[dict[str, str]] = None,
-                html_page: bool = False, progress=None) -> list[RenderedRecord]:
-    """Render records of a GRIT-schema JSON Lines file to ``out/record_NNNN.png``.
+def iter_render_file(path: Union[str, Path], *, images: Union[str, Path], out: Union[str, Path],
+                     records: Optional[Iterable[int]] = None, box_format: Optional[str] = None,
+                     config: Any = "grit", renames: Optional[dict[str, str]] = None,
+                     html_page: bool = False, progress=None) -> Iterator[RenderedRecord]:
+    """Render records of a GRIT-schema JSON Lines file to ``out/record_NNNN.png``, one at a time.
+
+    Records are read, drawn, written and let go one by one: memory stays flat
+    in the number of records. Each yielded :class:`RenderedRecord` has its
+    ``path`` but no ``image`` (the picture is on disk). With ``html_page`` the
+    page ``out/index.html`` is written as the records go (each picture embedded
+    once it is drawn) and finished when the iteration ends.
 
     Args:
         path: the outputs file (``output`` plus GRIT's data schema).
@@ -569,8 +708,9 @@ def render_file(path: Union[str, Path], *, images: Union[str, Path], out: Union[
         html_page: also write ``out/index.html``, one self-contained page.
         progress: called once per record handled.
 
-    Returns:
-        One :class:`RenderedRecord` per selected record, in order; those with a
+    Yields:
+        One :class:`RenderedRecord` per selected record, in order (a selected
+        index the file does not have comes last); those with a
         :attr:`~RenderedRecord.message` had a problem (a missing image still
         gives a picture, on a placeholder).
 
@@ -579,7 +719,9 @@ def render_file(path: Union[str, Path], *, images: Union[str, Path], out: Union[
         ConfigError: the config or box format is wrong.
     """
     from gritkit.config import RewardConfig
-    from gritkit.evaluate import ensure_dir, error_text, read_jsonl, rename_fields
+    from gritkit.evaluate import ensure_dir
+    from gritkit.io import read_records
+    from gritkit.records import RecordReader
 
     outdir = ensure_dir(out)
     image_root = Path(images)
@@ -596,76 +738,152 @@ def render_file(path: Union[str, Path], *, images: Union[str, Path], out: Union[
 
         get_plugin_manager().get_box_format(box_format)
     wanted = None if records is None else set(records)
+    reader = RecordReader.from_config(cfg, renames=renames, box_format=box_format)
+    page = _HtmlPage(outdir / "index.html", title=f"gritkit render: {Path(path).name}") if html_page else None
+    try:
+        seen: set[int] = set()
+        n_read = 0
+        for index, record, problem in ((ln.index, ln.record, ln.problem) for ln in read_records(path)):
+            n_read += 1
+            if wanted is not None and index not in wanted:
+                continue
+            seen.add(index)
+            if progress is not None:
+                progress()
+            yield _render_one(index, record, problem, path=path, reader=reader, grammar=grammar, scorer=scorer,
+                              label=label, image_root=image_root, box_format=box_format, outdir=outdir, page=page)
+        if wanted is not None:
+            for index in sorted(wanted - seen):
+                rec = RenderedRecord(index=index, message=f"{path}: there is no record {index} "
+                                                          f"(the file has {n_read} records, numbered from 0)")
+                if page is not None:
+                    page.add(rec, None)
+                yield rec
+    finally:
+        if page is not None:
+            page.close()
+
+
+def _render_one(index, record, problem, *, path, reader, grammar, scorer, label, image_root, box_format,
+                outdir, page) -> RenderedRecord:
+    """One record: parsed, scored, drawn, written (and added to the page); the picture let go."""
+    from gritkit.errors import DataError
+    from gritkit.evaluate import error_text
     from gritkit.parsing import try_parse
 
-    done: list[RenderedRecord] = []
-    seen: set[int] = set()
-    n_read = 0
-    for index, record, problem in read_jsonl(path):
-        n_read += 1
-        if wanted is not None and index not in wanted:
-            continue
-        seen.add(index)
-        if progress is not None:
-            progress()
-        if record is None:
-            done.append(RenderedRecord(index=index, message=f"{path}: line {index + 1}: {problem}"))
-            continue
+    if record is None:
+        rec = RenderedRecord(index=index, message=f"{path}: line {index + 1}: {problem}")
+        if page is not None:
+            page.add(rec, None)
+        return rec
+    try:
+        text, sample = reader.read(record)
+    except Exception as exc:  # DataError and friends: this record only
+        rec = RenderedRecord(index=index, message=f"{path}: line {index + 1}: {error_text(exc)}")
+        if page is not None:
+            page.add(rec, None)
+        return rec
+    result = try_parse(text, grammar)
+    img, msg = _load_image((image_root / sample.image) if sample.image else None)
+    rewards, total = (None, None)
+    if scorer is not None:
+        rewards, total = scorer(result, sample)
+    title = f"record {index}" + (f" · {sample.dataset}" if sample.dataset else "") + (
+        f" · {sample.image}" if sample.image else "")
+    rec = render_panel(result, sample, image=img, image_message=msg, box_format=box_format,
+                       rewards=rewards, total=total, reward_source=label, title=title, index=index)
+    del img
+    if msg:
+        rec.message = f"{path}: line {index + 1}: {msg}"
+    rec.path = outdir / f"record_{index:04d}.png"
+    buf = io.BytesIO()
+    rec.image.save(buf, format="PNG", optimize=True)
+    rec.image = None  # on disk now: holding every picture is what made memory grow with the records
+    png = buf.getvalue()
+    try:
+        rec.path.write_bytes(png)
+    except OSError as exc:
+        raise DataError(f"Cannot write {str(rec.path)!r}: {exc.strerror or exc}.") from exc
+    if page is not None:
+        page.add(rec, png)
+    return rec
+
+
+def render_file(path: Union[str, Path], *, images: Union[str, Path], out: Union[str, Path],
+                records: Optional[Iterable[int]] = None, box_format: Optional[str] = None,
+                config: Any = "grit", renames: Optional[dict[str, str]] = None,
+                html_page: bool = False, progress=None) -> list[RenderedRecord]:
+    """:func:`iter_render_file`, as a list: one :class:`RenderedRecord` per selected record,
+    in order, each with its ``path``, ``message`` and ``boxes`` and no ``image`` (the
+    pictures are on disk; the list holds no picture, so memory stays flat).
+
+    Example:
+        >>> results = render_file("examples/data/sample_outputs.jsonl",  # doctest: +SKIP
+        ...                       images="examples/data/images", out="out/render")
+    """
+    return list(iter_render_file(path, images=images, out=out, records=records, box_format=box_format,
+                                 config=config, renames=renames, html_page=html_page, progress=progress))
+
+
+_PAGE_HEAD = ("<style>body{font-family:sans-serif;margin:2em;color:#222}"
+              "section{margin-bottom:2.5em}img{max-width:100%;border:1px solid #ddd}"
+              ".msg{color:#a00}</style></head><body>")
+_PAGE_LEGEND = ("<p>Boxes: <b style='color:rgb(31,119,180)'>think</b>, "
+                "<b style='color:rgb(255,127,14)'>rethink</b>, <b style='color:rgb(44,160,44)'>answer</b>, "
+                "<b style='color:rgb(148,103,189)'>outside any section</b>; ground truth dashed "
+                "<b style='color:rgb(214,39,40)'>red</b>. Numbers follow the order the boxes were written.</p>")
+
+
+class _HtmlPage:
+    """One self-contained HTML page of rendered records, written as they come: each
+    picture is embedded (a base64 PNG data URI) and let go, so the page never holds
+    more than one picture in memory."""
+
+    def __init__(self, path: Union[str, Path], title: str = "gritkit render"):
+        self.path = Path(path)
         try:
-            record = rename_fields(record, renames or {})
-            text = cfg.columns.text_of(record)
-            sample = cfg.make_sample(record, box_format=box_format, index=index)
-        except Exception as exc:  # DataError and friends: this record only
-            done.append(RenderedRecord(index=index, message=f"{path}: line {index + 1}: {error_text(exc)}"))
-            continue
-        result = try_parse(text, grammar)
-        img, msg = _load_image((image_root / sample.image) if sample.image else None)
-        rewards, total = (None, None)
-        if scorer is not None:
-            rewards, total = scorer(result, sample)
-        title = f"record {index}" + (f" · {sample.dataset}" if sample.dataset else "") + (
-            f" · {sample.image}" if sample.image else "")
-        rec = render_panel(result, sample, image=img, image_message=msg, box_format=box_format,
-                           rewards=rewards, total=total, reward_source=label, title=title, index=index)
-        if msg:
-            rec.message = f"{path}: line {index + 1}: {msg}"
-        rec.path = outdir / f"record_{index:04d}.png"
-        rec.image.save(rec.path, format="PNG", optimize=True)
-        done.append(rec)
-    if wanted is not None:
-        for index in sorted(wanted - seen):
-            done.append(RenderedRecord(index=index, message=f"{path}: there is no record {index} "
-                                                            f"(the file has {n_read} records, "
-                                                            "numbered from 0)"))
-    done.sort(key=lambda r: r.index)
-    if html_page:
-        write_html(done, outdir / "index.html", title=f"gritkit render: {Path(path).name}")
-    return done
+            self._f = self.path.open("w", encoding="utf-8")
+        except OSError as exc:
+            from gritkit.errors import DataError
+
+            raise DataError(f"Cannot write the page {str(self.path)!r}: {exc.strerror or exc}.") from exc
+        self._f.write("\n".join(["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
+                                  f"<title>{html.escape(title)}</title>", _PAGE_HEAD,
+                                  f"<h1>{html.escape(title)}</h1>", _PAGE_LEGEND, ""]))
+
+    def add(self, r: RenderedRecord, png: Optional[bytes]) -> None:
+        self._f.write(f'<section id="record-{r.index}"><h2>record {r.index}</h2>\n')
+        if r.message:
+            self._f.write(f'<p class="msg">{html.escape(r.message)}</p>\n')
+        if png is not None:
+            self._f.write(f'<img alt="record {r.index}" src="data:image/png;base64,')
+            self._f.write(base64.b64encode(png).decode("ascii"))
+            self._f.write('">\n')
+        self._f.write("</section>\n")
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.write("</body></html>\n")
+            self._f.close()
 
 
 def write_html(records: Sequence[RenderedRecord], path: Union[str, Path], title: str = "gritkit render") -> Path:
-    """Write one self-contained HTML page of rendered records (PNGs as base64 data URIs)."""
-    parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{html.escape(title)}</title>",
-             "<style>body{font-family:sans-serif;margin:2em;color:#222}"
-             "section{margin-bottom:2.5em}img{max-width:100%;border:1px solid #ddd}"
-             ".msg{color:#a00}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>",
-             "<p>Boxes: <b style='color:rgb(31,119,180)'>think</b>, "
-             "<b style='color:rgb(255,127,14)'>rethink</b>, <b style='color:rgb(44,160,44)'>answer</b>, "
-             "<b style='color:rgb(148,103,189)'>outside any section</b>; ground truth dashed "
-             "<b style='color:rgb(214,39,40)'>red</b>. Numbers follow the order the boxes were written.</p>"]
-    for r in records:
-        parts.append(f'<section id="record-{r.index}"><h2>record {r.index}</h2>')
-        if r.message:
-            parts.append(f'<p class="msg">{html.escape(r.message)}</p>')
-        if r.image is not None:
-            buf = io.BytesIO()
-            r.image.save(buf, format="PNG", optimize=True)
-            data = base64.b64encode(buf.getvalue()).decode("ascii")
-            parts.append(f'<img alt="record {r.index}" src="data:image/png;base64,{data}">')
-        parts.append("</section>")
-    parts.append("</body></html>")
-    p = Path(path)
-    p.write_text("\n".join(parts), encoding="utf-8")
-    return p
+    """Write one self-contained HTML page of rendered records (PNGs as base64 data URIs).
+
+    Each record's picture is its ``image`` when it has one, else the PNG at its
+    ``path``; the page is written record by record.
+    """
+    page = _HtmlPage(path, title=title)
+    try:
+        for r in records:
+            png = None
+            if r.image is not None:
+                buf = io.BytesIO()
+                r.image.save(buf, format="PNG", optimize=True)
+                png = buf.getvalue()
+            elif r.path is not None and Path(r.path).is_file():
+                png = Path(r.path).read_bytes()
+            page.add(r, png)
+    finally:
+        page.close()
+    return page.path

@@ -27,7 +27,7 @@ Reward-hacking signs (:func:`hacking_signs`), each from the parsed output:
 sign                when
 ==================  =======================================================================
 ``many_boxes``      more than ``many_boxes`` boxes (default 10) in one output
-``whole_image_box`` a box covering at least ``whole_image`` (default 90%) of the image
+``whole_image_box`` a box covering at least ``whole_image`` (default 95%, :mod:`gritkit.boxes`) of the image
                     (needs the image size; the box is converted to pixels first)
 ``duplicate_boxes`` the same four numbers written more than once in one section of an
                     output (re-citing a ``<think>`` box in ``<rethink>`` is not a sign)
@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
 
+from gritkit.boxes import WHOLE_IMAGE_FRACTION
 from gritkit.errors import ConfigError, DataError
 
 NON_REWARD_COLUMNS = frozenset({
@@ -100,12 +101,16 @@ class ReportData:
         kind: ``"scored"``, ``"outputs"`` or ``"training"``.
         source: a readable description of the input.
         problems: lines or files that could not be used (one message each).
+        unscored: lines of a scored file that carry an ``error`` instead of rewards
+            (``gritkit score`` could not score them): ``(line, message)``, counted and
+            listed apart from the completions.
     """
 
     rows: list[Row]
     kind: str
     source: str
     problems: list[str] = field(default_factory=list)
+    unscored: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def reward_names(self) -> list[str]:
@@ -121,57 +126,42 @@ class ReportData:
 
 
 def _num(v: Any) -> Optional[float]:
+    """A reward value: a float (±inf kept, to be reported as non-finite), ``None`` for n/a or NaN."""
     if v is None or isinstance(v, bool):
         return None if v is None else float(v)
     if isinstance(v, (int, float)):
-        f = float(v)
+        try:
+            f = float(v)
+        except OverflowError:  # an int beyond float range
+            return math.inf if v > 0 else -math.inf
         return None if math.isnan(f) else f
     return None
 
 
 # --------------------------------------------------------------------------- reading
 def message_text(value: Any) -> Optional[str]:
-    """The text of a completion or prompt as TRL logs it.
+    """The text of a logged completion (a string, a message or a list of messages), or ``None``.
 
-    Accepts a string, a chat message (``{"role", "content"}``), a list of
-    messages, or content parts (``{"type": "text", "text": ...}``); images are
-    left out. Returns ``None`` for anything else.
-
-    Example:
-        >>> message_text([{"role": "assistant", "content": "<think>a</think>"}])
-        '<think>a</think>'
-        >>> message_text({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Q"}]})
-        'Q'
+    >>> message_text([{"role": "assistant", "content": "<think>a</think>"}])
+    '<think>a</think>'
     """
-    if value is None:
+    from gritkit.records import completion_text
+
+    if not isinstance(value, (str, Mapping, list, tuple)) and not hasattr(value, "tolist"):
         return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        if "content" in value:
-            return message_text(value["content"])
-        if value.get("type") == "text":
-            return str(value.get("text", ""))
-        return None
-    if isinstance(value, (list, tuple)):
-        parts = [message_text(v) for v in value]
-        parts = [p for p in parts if p is not None]
-        return "".join(parts) if parts else None
-    if hasattr(value, "tolist"):  # numpy arrays from pandas/pyarrow
-        return message_text(value.tolist())
-    return None
+    return completion_text(value)
 
 
 def _read_jsonl(path: Path, problems: list[str]) -> list[tuple[int, Optional[dict]]]:
-    from gritkit.evaluate import read_jsonl
+    from gritkit.io import read_records
 
     out = []
-    for i, obj, problem in read_jsonl(path):
-        if problem:
-            if not problem.startswith("blank line"):
-                problems.append(f"{path}: line {i + 1}: {problem}; line skipped")
+    for line in read_records(path):
+        if line.error:
+            if not line.problem.startswith("blank line"):
+                problems.append(f"{path}: line {line.line}: {line.problem}; line skipped")
             continue
-        out.append((i, obj))
+        out.append((line.index, line.record))
     return out
 
 
@@ -179,7 +169,7 @@ def _size(obj: Mapping[str, Any]) -> tuple[Optional[int], Optional[int]]:
     w, h = obj.get("width"), obj.get("height")
     try:
         w, h = int(w), int(h)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # missing, text, or 1e400 (inf)
         return None, None
     return (w, h) if w > 0 and h > 0 else (None, None)
 
@@ -190,11 +180,17 @@ def _load_jsonl(path: Path, outputs: Optional[Path], field_name: str) -> ReportD
     # `gritkit score` numbers records by their 0-based line in the file it scored.
     originals = dict(_read_jsonl(outputs, problems)) if outputs is not None else {}
     rows: list[Row] = []
+    unscored: list[tuple[int, str]] = []
     scored = any("rewards" in obj for _, obj in lines)
     for lineno, obj in lines:
         idx = obj.get("record", lineno) if scored else lineno
         idx = idx if isinstance(idx, int) and not isinstance(idx, bool) else lineno
         rewards: dict[str, Optional[float]] = {}
+        if scored and obj.get("error"):
+            err = obj["error"]
+            why = err.get("message", err) if isinstance(err, Mapping) else err
+            unscored.append((lineno + 1, " ".join(str(why).split())[:200]))
+            continue
         if scored:
             raw = obj.get("rewards")
             if not isinstance(raw, Mapping):
@@ -214,7 +210,7 @@ def _load_jsonl(path: Path, outputs: Optional[Path], field_name: str) -> ReportD
         rows.append(Row(index=idx, rewards=rewards, total=_num(obj.get("total")),
                         text=text if isinstance(text, str) else None, width=w, height=h,
                         box_format=bf, source=f"{path.name}:{lineno + 1}"))
-    return ReportData(rows, "scored" if scored else "outputs", str(path), problems)
+    return ReportData(rows, "scored" if scored else "outputs", str(path), problems, unscored)
 
 
 def parquet_files(path: Union[str, Path]) -> list[Path]:
@@ -380,7 +376,7 @@ class Sign:
 
 def hacking_signs(text: str, *, width: Optional[int] = None, height: Optional[int] = None,
                   box_format: Optional[str] = None, many_boxes: int = 10,
-                  whole_image: float = 0.9, grammar: str = "grit") -> list[Sign]:
+                  whole_image: float = WHOLE_IMAGE_FRACTION, grammar: str = "grit") -> list[Sign]:
     """The reward-hacking signs of one output (see the module docs).
 
     Args:
@@ -388,7 +384,8 @@ def hacking_signs(text: str, *, width: Optional[int] = None, height: Optional[in
         width, height: the original image's size (for whole-image boxes).
         box_format: the coordinate convention of the boxes (default: pixels).
         many_boxes: more boxes than this is a sign.
-        whole_image: a box covering at least this share of the image is a sign.
+        whole_image: a box covering at least this share of the image (clipped to it) is a sign
+            (default :data:`gritkit.boxes.WHOLE_IMAGE_FRACTION`).
         grammar: the grammar to parse with.
 
     Example:
@@ -404,39 +401,31 @@ def hacking_signs(text: str, *, width: Optional[int] = None, height: Optional[in
     boxes = result.boxes
     if len(boxes) > many_boxes:
         signs.append(Sign("many_boxes", f"{len(boxes)} boxes"))
-    if width and height and boxes:
-        from gritkit.coords import convert_boxes
+    if boxes:
+        from gritkit.boxes import DUPLICATE_IOU, check_boxes, covered_fraction
         from gritkit.models import ImageSize, Sample
 
-        sample = Sample(image_size=ImageSize(width=width, height=height), box_format=box_format)
-        area = float(width * height)
-        hits = []
-        # The share of the image a box covers (clipped to the image, unlike box_in_image's
-        # box-area test, so a huge box off to one side is not a whole-image box).
-        number = {id(b): i + 1 for i, b in enumerate(boxes)}
+        size = ImageSize(width=width, height=height) if width and height else None
         try:
-            valid = convert_boxes(boxes, sample).valid
-        except ConfigError:  # an unknown box_format in the data: the check cannot be made
-            valid = []
-        for box, (x1, y1, x2, y2) in valid:
-            cover = max(0.0, min(x2, width) - max(x1, 0.0)) * max(0.0, min(y2, height) - max(y1, 0.0))
-            if cover / area >= whole_image:
-                hits.append(number[id(box)])
-        if hits:
-            signs.append(Sign("whole_image_box", f"box {', '.join(map(str, hits))} covers "
-                                                 f">= {whole_image:.0%} of the image"))
-    # Re-citing a <think> box in <rethink> is GRIT's design; repeating it within one
-    # section is what inflates box counts.
-    seen: dict[tuple, int] = {}
-    for b in boxes:
-        key = (b.section, *(float(c) for c in b.coords))
-        seen[key] = seen.get(key, 0) + 1
-    dups = {k: v for k, v in seen.items() if v > 1}
-    if dups:
-        k, v = max(dups.items(), key=lambda kv: kv[1])
-        where = f"in <{k[0]}>" if k[0] else "outside sections"
-        signs.append(Sign("duplicate_boxes", f"{sum(dups.values()) - len(dups)} repeated; "
-                                             f"{_coords(k[1:])} written {v} times {where}"))
+            # whole-image boxes are judged apart, so a repeated whole-image box is both signs
+            verdicts = check_boxes(boxes, Sample(image_size=size, box_format=box_format),
+                                   whole_image_fraction=None, duplicate_iou=DUPLICATE_IOU)
+        except ConfigError:  # an unknown box_format in the data: the checks cannot be made
+            verdicts = []
+        if size is not None:
+            hits = [v.box.index + 1 for v in verdicts if v.kind in (None, "duplicate", "outside")
+                    and v.pixels is not None and covered_fraction(v.pixels, width, height) >= whole_image]
+            if hits:
+                signs.append(Sign("whole_image_box", f"box {', '.join(map(str, hits))} covers "
+                                                     f">= {whole_image:.0%} of the image"))
+        # Re-citing a <think> box in <rethink> is GRIT's design; repeating it within one
+        # section is what inflates box counts (gritkit.boxes compares within a section).
+        dups = [v for v in verdicts if v.kind == "duplicate"]
+        if dups:
+            first = dups[0].box
+            where = f"in <{first.section}>" if first.section else "outside sections"
+            signs.append(Sign("duplicate_boxes", f"{len(dups)} repeated; box {first.index + 1} "
+                                                 f"{_coords(first.as_floats())} {dups[0].reason} {where}"))
     if result.answer is None:
         signs.append(Sign("empty_answer", "no <answer> section"))
     elif not result.answer.strip():
@@ -476,7 +465,7 @@ def reward_stats(data: ReportData) -> dict[str, dict[str, Any]]:
         cols["total"] = [r.total for r in data.rows]
     out = {}
     for name, vals in cols.items():
-        v = np.array([x for x in vals if x is not None], dtype=float)
+        v = np.array([x for x in vals if x is not None and math.isfinite(x)], dtype=float)
         out[name] = {
             "n": int(v.size),
             "none": int(sum(1 for x in vals if x is None)),
@@ -485,11 +474,14 @@ def reward_stats(data: ReportData) -> dict[str, dict[str, Any]]:
             "min": float(v.min()) if v.size else None,
             "max": float(v.max()) if v.size else None,
         }
+        bad = sum(1 for x in vals if x is not None and not math.isfinite(x))
+        if bad:  # reported, never averaged
+            out[name]["non_finite"] = bad
     return out
 
 
 def step_means(data: ReportData) -> dict[str, list[tuple[int, float]]]:
-    """Per reward (and ``total``): ``[(step, mean), ...]`` over steps, ``None`` values skipped.
+    """Per reward (and ``total``): ``[(step, mean), ...]`` over steps, ``None`` and non-finite values skipped.
 
     Example:
         >>> d = ReportData([Row(0, 1, {"a": 1.0}), Row(1, 1, {"a": 0.0}), Row(2, 2, {"a": 1.0})],
@@ -506,7 +498,7 @@ def step_means(data: ReportData) -> dict[str, list[tuple[int, float]]]:
             continue
         for n in names:
             v = r.total if n == "total" else r.rewards.get(n)
-            if v is not None:
+            if v is not None and math.isfinite(v):
                 acc[n].setdefault(r.step, []).append(v)
     return {n: [(s, sum(v) / len(v)) for s, v in sorted(d.items())] for n, d in acc.items() if d}
 
@@ -541,11 +533,13 @@ def plot_distributions(data: ReportData, path: Path) -> Optional[Path]:
         ax.set_visible(False)
     for ax, name in zip(axes.flat, names):
         vals = [r.total if name == "total" else r.rewards.get(name) for r in data.rows]
-        v = [x for x in vals if x is not None]
-        none = len(vals) - len(v)
+        v = [x for x in vals if x is not None and math.isfinite(x)]
+        none = sum(1 for x in vals if x is None)
+        bad = len(vals) - len(v) - none
         if v:
             ax.hist(v, bins=min(30, max(5, len(set(v)))), color="#1f77b4", edgecolor="white")
-        ax.set_title(f"{name}" + (f"  ({none} n/a)" if none else ""), fontsize=10)
+        notes = ([f"{none} n/a"] if none else []) + ([f"{bad} non-finite, not plotted"] if bad else [])
+        ax.set_title(f"{name}" + (f"  ({', '.join(notes)})" if notes else ""), fontsize=10)
         ax.set_xlabel("value")
         ax.set_ylabel("completions")
     fig.suptitle(f"Reward distributions: {len(data.rows)} completions", fontsize=11)
@@ -598,7 +592,7 @@ class ReportSummary:
     markdown: str
 
 
-def find_signs(data: ReportData, *, many_boxes: int = 10, whole_image: float = 0.9,
+def find_signs(data: ReportData, *, many_boxes: int = 10, whole_image: float = WHOLE_IMAGE_FRACTION,
                grammar: str = "grit", progress=None) -> tuple[dict[str, list[tuple[Row, Sign]]], int]:
     """Run :func:`hacking_signs` over every row with a text; returns the signs and the count checked."""
     found: dict[str, list[tuple[Row, Sign]]] = {k: [] for k in SIGNS}
@@ -622,14 +616,23 @@ def _f(v: Optional[float]) -> str:
 def render_markdown(data: ReportData, stats, signs, checked: int, files: Sequence[Path],
                     many_boxes: int, whole_image: float, examples: int = 5) -> str:
     """The text of ``report.md``."""
-    out = ["# Reward report", "", f"Source: `{data.source}` ({data.kind}, {len(data.rows)} completions"
+    unscored = f", {len(data.unscored)} lines not scored" if data.unscored else ""
+    out = ["# Reward report", "", f"Source: `{data.source}` ({data.kind}, {len(data.rows)} completions{unscored}"
            + (f", steps {data.steps[0]}..{data.steps[-1]}" if data.steps else "") + ")", ""]
     if stats:
-        out += ["## Rewards", "", "| reward | n | n/a | mean | std | min | max |",
-                "|---|---:|---:|---:|---:|---:|---:|"]
+        out += ["## Rewards", "", "| reward | n | n/a | mean | std | min | max | non-finite |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for name, s in stats.items():
             out.append(f"| {name} | {s['n']} | {s['none']} | {_f(s['mean'])} | {_f(s['std'])} "
-                       f"| {_f(s['min'])} | {_f(s['max'])} |")
+                       f"| {_f(s['min'])} | {_f(s['max'])} | {s.get('non_finite', 0)} |")
+        out += ["", "Statistics are over finite values; non-finite values (±inf) are counted, not "
+                "averaged or plotted.", ""]
+    if data.unscored:
+        out += [f"## Lines that were not scored ({len(data.unscored)})", "",
+                "They carry an error instead of rewards and are not counted as completions.", ""]
+        out += [f"- line {line}: {msg}" for line, msg in data.unscored[:20]]
+        if len(data.unscored) > 20:
+            out.append(f"- ... and {len(data.unscored) - 20} more")
         out.append("")
     out += ["## Reward-hacking signs worth a look", ""]
     if checked == 0:
@@ -666,7 +669,7 @@ def render_markdown(data: ReportData, stats, signs, checked: int, files: Sequenc
 
 
 def write_report(data: ReportData, out: Union[str, Path], *, many_boxes: int = 10,
-                 whole_image: float = 0.9, grammar: str = "grit", plots: bool = True,
+                 whole_image: float = WHOLE_IMAGE_FRACTION, grammar: str = "grit", plots: bool = True,
                  progress=None) -> ReportSummary:
     """Write the plots and ``report.md`` for ``data`` under ``out`` (created if needed).
 

@@ -96,8 +96,8 @@ def make_sample(**fields: Any):
     >>> make_sample(answer=7, width=640, height=480, split="train").image_size.width
     640
     """
-    from gritkit.config import ColumnMap
     from gritkit.models import Sample
+    from gritkit.records import ColumnMap
 
     fields = dict(fields)
     size = fields.pop("image_size", None)

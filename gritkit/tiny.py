@@ -17,8 +17,14 @@ Families:
 
 * ``qwen2_5_vl``: ``Qwen2_5_VLForConditionalGeneration`` (GRIT's own base model).
 * ``qwen2_vl``: ``Qwen2VLForConditionalGeneration``.
+* ``qwen3_vl``: ``Qwen3VLForConditionalGeneration`` (16-px patches, DeepStack, interleaved MRoPE).
+* ``internvl``: ``InternVLForConditionalGeneration`` (InternVL3-hf's layout: an InternViT
+  tower, pixel shuffle, a Qwen2 text model; the ``<img><IMG_CONTEXT>…</img>`` placeholders).
 * ``llava``: ``LlavaForConditionalGeneration`` with a CLIP vision tower and a Llama
   text model (a family that is not Qwen and needs no video processor).
+* ``gemma3``: ``Gemma3ForConditionalGeneration``: another processor design (a SigLIP
+  tower pooled to a fixed number of soft tokens, ``token_type_ids`` marking image
+  tokens, named tokenizer attributes ``boi_token``/``image_token``), no video processor.
 
 Example:
     >>> from gritkit.tiny import make_tiny_vlm, load_processor  # doctest: +SKIP
@@ -27,17 +33,20 @@ Example:
     >>> type(processor).__name__  # doctest: +SKIP
     'ImageOnlyQwen2_5_VLProcessor'
 
-In transformers 5.x the stock Qwen2-VL and Qwen2.5-VL processors cannot be built
-without torchvision (their video processor needs it), so these builders use
-image-only subclasses (:class:`ImageOnlyQwen2_5_VLProcessor`,
-:class:`ImageOnlyQwen2VLProcessor`). :func:`load_processor` reloads them, and is
-also the way to load a *real* checkpoint's processor on a machine without
+In transformers 5.x the stock Qwen2-VL, Qwen2.5-VL, Qwen3-VL and InternVL
+processors cannot be built without torchvision (their video processor needs it),
+so these builders use image-only subclasses (:class:`ImageOnlyQwen2_5_VLProcessor`,
+:class:`ImageOnlyQwen2VLProcessor`, :class:`ImageOnlyQwen3VLProcessor`,
+:class:`ImageOnlyInternVLProcessor`). LLaVA's and Gemma 3's processors have no
+video processor and are used as they are. :func:`load_processor` reloads them,
+and is also the way to load a *real* checkpoint's processor on a machine without
 torchvision.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import json
 import os
 import random
@@ -46,7 +55,7 @@ from typing import Any, Optional, Union
 
 from gritkit.errors import ConfigError
 
-FAMILIES = ("qwen2_5_vl", "qwen2_vl", "llava")
+FAMILIES = ("qwen2_5_vl", "qwen2_vl", "qwen3_vl", "internvl", "llava", "gemma3")
 """The families :func:`make_tiny_vlm` builds."""
 
 GRIT_TAGS = ("<think>", "</think>", "<rethink>", "</rethink>", "<answer>", "</answer>")
@@ -55,6 +64,14 @@ GRIT_TAGS = ("<think>", "</think>", "<rethink>", "</rethink>", "<answer>", "</an
 _QWEN_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>",
                   "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
 _LLAVA_SPECIALS = ("<unk>", "<s>", "</s>", "<image>")
+_INTERNVL_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>", "<video>")
+#: the tokenizer attributes InternVLProcessor reads (``tokenizer.start_image_token`` …), as InternVL3-hf names them.
+_INTERNVL_NAMED = {"start_image_token": "<img>", "end_image_token": "</img>",
+                   "context_image_token": "<IMG_CONTEXT>", "video_token": "<video>"}
+_GEMMA3_SPECIALS = ("<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>",
+                    "<end_of_image>", "<image_soft_token>")
+#: the tokenizer attributes Gemma3Processor reads (``tokenizer.boi_token`` …), as Gemma 3 checkpoints name them.
+_GEMMA3_NAMED = {"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>"}
 
 # The Qwen2.5-VL chat template (the same text as TRL's chat_templates/qwen2_5_vl.jinja,
 # which Qwen2-VL-Instruct also uses up to whitespace).
@@ -88,6 +105,20 @@ LLAVA_CHAT_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}ASSISTANT: {% endif %}"
 )
 
+# InternVL3-hf's chat template is Qwen's with the image written as <IMG_CONTEXT> (the processor expands
+# it to <img><IMG_CONTEXT>×N</img>).
+INTERNVL_CHAT_TEMPLATE = QWEN_CHAT_TEMPLATE.replace("<|vision_start|><|image_pad|><|vision_end|>", "<IMG_CONTEXT>\n")
+
+# Gemma 3's turn format ("<start_of_turn>user\n<start_of_image>…<end_of_turn>"; assistant turns are "model").
+GEMMA3_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
+    "<start_of_turn>{{ role }}\n{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for item in message['content'] %}{% if item['type'] == 'image' or 'image' in item %}<start_of_image>"
+    "{% elif 'text' in item %}{{ item['text'] }}{% endif %}{% endfor %}{% endif %}"
+    "<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+
 _WORDS = ("the a an is are on under left right of in front behind near cat dog truck zebra chair "
           "table person car bus sign cup red blue green yellow black white yes no there how many "
           "what color box image picture question answer think rethink coordinates object region "
@@ -99,24 +130,26 @@ _WORDS = ("the a an is are on under left right of in front behind near cat dog t
 # ---------------------------------------------------------------------------
 
 def _image_only(base: type, name: str, doc: str) -> type:
-    """Subclass a Qwen-style processor so it takes no video processor.
+    """Subclass a processor that lists a video processor so it takes none.
 
     ``ProcessorMixin`` derives its sub-processors from the ``__init__`` signature,
     so dropping ``video_processor`` from it is enough: saving writes only the image
-    processor and tokenizer, loading reads only those, and every video path of the
-    base class is guarded by ``hasattr(self, "video_processor")``.
+    processor and tokenizer (and the base's other ``__init__`` arguments, e.g.
+    InternVL's ``image_seq_length``), loading reads only those, and every video
+    path of the base class is guarded by ``hasattr(self, "video_processor")``.
+    The base's own ``__init__`` runs with ``video_processor=None``
+    (``ProcessorMixin`` pairs positional sub-processors with the signature's).
+    ``from_pretrained`` passes only arguments the shim's ``__init__`` names in its
+    code, so the base's extra ones are spelled out.
     """
-
-    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-        self.image_token = getattr(tokenizer, "image_token", None) or "<|image_pad|>"
-        self.video_token = getattr(tokenizer, "video_token", None) or "<|video_pad|>"
-        self.image_token_id = (getattr(tokenizer, "image_token_id", None)
-                               or tokenizer.convert_tokens_to_ids(self.image_token))
-        self.video_token_id = (getattr(tokenizer, "video_token_id", None)
-                               or tokenizer.convert_tokens_to_ids(self.video_token))
-        from transformers.processing_utils import ProcessorMixin
-
-        ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
+    if "image_seq_length" in inspect.signature(base.__init__).parameters:  # InternVL
+        def __init__(self, image_processor=None, tokenizer=None, image_seq_length=256, chat_template=None,
+                     **kwargs):
+            base.__init__(self, image_processor, tokenizer, None, image_seq_length=image_seq_length,
+                          chat_template=chat_template, **kwargs)
+    else:
+        def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+            base.__init__(self, image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
 
     cls = type(name, (base,), {"__init__": __init__, "__doc__": doc, "__module__": __name__})
     cls.__qualname__ = name
@@ -128,6 +161,8 @@ _SHIM_SPECS = {
     # shim class name: (model_type, transformers class name)
     "ImageOnlyQwen2_5_VLProcessor": ("qwen2_5_vl", "Qwen2_5_VLProcessor"),
     "ImageOnlyQwen2VLProcessor": ("qwen2_vl", "Qwen2VLProcessor"),
+    "ImageOnlyQwen3VLProcessor": ("qwen3_vl", "Qwen3VLProcessor"),
+    "ImageOnlyInternVLProcessor": ("internvl", "InternVLProcessor"),
 }
 _SHIM_BY_MODEL_TYPE = {mt: name for name, (mt, _) in _SHIM_SPECS.items()}
 
@@ -142,7 +177,7 @@ def _shim(name: str) -> type:
         _SHIMS[name] = _image_only(
             base, name,
             f"{base_name} without a video processor, so it can be built, saved and loaded "
-            "without torchvision (model type {model_type!r}).")
+            f"without torchvision (model type {model_type!r}).")
     return _SHIMS[name]
 
 
@@ -189,7 +224,7 @@ def load_processor(path_or_id: Union[str, os.PathLike], **kwargs: Any):
 
     * A folder saved with one of gritkit's image-only processors loads with it.
     * With torchvision importable, ``AutoProcessor`` is used (the stock class).
-    * Without it, Qwen2-VL and Qwen2.5-VL checkpoints (tiny or real) load with the
+    * Without it, Qwen2-VL, Qwen2.5-VL, Qwen3-VL and InternVL checkpoints load with the
       image-only subclass, which reads only the image processor and tokenizer;
       other families go through ``AutoProcessor``.
 
@@ -260,7 +295,7 @@ def grit_corpus(n: int = 1200, seed: int = 0) -> list[str]:
 
 def build_tokenizer(special_tokens: tuple[str, ...], *, eos: str, pad: str, bos: Optional[str] = None,
                     unk: Optional[str] = None, vocab_size: int = 600, seed: int = 0,
-                    chat_template: Optional[str] = None):
+                    chat_template: Optional[str] = None, named: Optional[dict[str, str]] = None):
     """Train a byte-level BPE tokenizer in memory and wrap it for transformers.
 
     Args:
@@ -269,6 +304,9 @@ def build_tokenizer(special_tokens: tuple[str, ...], *, eos: str, pad: str, bos:
         vocab_size: BPE vocabulary size before the added tokens.
         seed: seed of the synthetic training corpus.
         chat_template: set on the tokenizer.
+        named: model-specific named special tokens, e.g. ``{"boi_token": "<start_of_image>"}``
+            (Gemma 3 and InternVL processors read them as tokenizer attributes, ``boi_token``
+            and ``boi_token_id``); each must be one of ``special_tokens``.
 
     Returns:
         A ``PreTrainedTokenizerFast`` with GRIT's tags as ordinary added tokens.
@@ -292,7 +330,7 @@ def build_tokenizer(special_tokens: tuple[str, ...], *, eos: str, pad: str, bos:
         roles["bos_token"] = bos
     if unk:
         roles["unk_token"] = unk
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, padding_side="left", **roles)
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, padding_side="left", **roles, **(named or {}))
     others = [t for t in special_tokens if t not in roles.values()]
     if others:
         tok.add_special_tokens({"additional_special_tokens": others})
@@ -317,7 +355,8 @@ def _build_qwen(family: str, seed: int, min_pixels: int, max_pixels: int):
     tok = build_tokenizer(_QWEN_SPECIALS, eos="<|im_end|>", pad="<|endoftext|>", seed=seed,
                           chat_template=QWEN_CHAT_TEMPLATE)
     pad, start, end, vstart, vend, image, video = _ids(tok, *_QWEN_SPECIALS)
-    image_processor = Qwen2VLImageProcessorPil(patch_size=14, merge_size=2, temporal_patch_size=2,
+    patch = 16 if family == "qwen3_vl" else 14  # Qwen3-VL's vision tower uses 16-px patches
+    image_processor = Qwen2VLImageProcessorPil(patch_size=patch, merge_size=2, temporal_patch_size=2,
                                                min_pixels=min_pixels, max_pixels=max_pixels)
     text = dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                 num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=2048,
@@ -325,7 +364,16 @@ def _build_qwen(family: str, seed: int, min_pixels: int, max_pixels: int):
                 bos_token_id=start, eos_token_id=end, pad_token_id=pad, tie_word_embeddings=True)
     tokens = dict(image_token_id=image, video_token_id=video, vision_start_token_id=vstart,
                   vision_end_token_id=vend, tie_word_embeddings=True)
-    if family == "qwen2_5_vl":
+    if family == "qwen3_vl":
+        text.update(head_dim=32, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                                  "mrope_section": [6, 5, 5], "mrope_interleaved": True})
+        vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=16,
+                      spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=64,
+                      num_position_embeddings=64, deepstack_visual_indexes=[1])
+        config = transformers.Qwen3VLConfig(text_config=text, vision_config=vision, **tokens)
+        model_cls = transformers.Qwen3VLForConditionalGeneration
+        proc_cls = _shim("ImageOnlyQwen3VLProcessor")
+    elif family == "qwen2_5_vl":
         vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=14,
                       spatial_merge_size=2, temporal_patch_size=2, window_size=56,
                       fullatt_block_indexes=[1], out_hidden_size=64)
@@ -367,6 +415,55 @@ def _build_llava(seed: int, image_side: int):
     return config, transformers.LlavaForConditionalGeneration, processor, [eos], unk
 
 
+def _build_internvl(seed: int, image_side: int):
+    import transformers
+    from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import GotOcr2ImageProcessorPil
+
+    tok = build_tokenizer(_INTERNVL_SPECIALS, eos="<|im_end|>", pad="<|endoftext|>", seed=seed,
+                          chat_template=INTERNVL_CHAT_TEMPLATE, named=_INTERNVL_NAMED)
+    pad, start, end, _, _, context, _ = _ids(tok, *_INTERNVL_SPECIALS)
+    side = 2 * image_side  # InternVL's pixel shuffle halves each side: (side/14 · 0.5)² tokens per tile
+    tokens_per_tile = (side // 14 // 2) ** 2
+    # one tile per image (InternVL's dynamic tiling would add tiles and a thumbnail)
+    image_processor = GotOcr2ImageProcessorPil(size={"height": side, "width": side}, crop_to_patches=False,
+                                               max_patches=1)
+    vision = transformers.InternVLVisionConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                               intermediate_size=64, image_size=[side, side], patch_size=[14, 14])
+    text = transformers.Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                    num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=2048,
+                                    bos_token_id=start, eos_token_id=end, pad_token_id=pad, tie_word_embeddings=True)
+    config = transformers.InternVLConfig(vision_config=vision, text_config=text, image_token_id=context,
+                                         image_seq_length=tokens_per_tile, downsample_ratio=0.5,
+                                         tie_word_embeddings=True)
+    processor = _shim("ImageOnlyInternVLProcessor")(image_processor=image_processor, tokenizer=tok,
+                                                    chat_template=INTERNVL_CHAT_TEMPLATE,
+                                                    image_seq_length=tokens_per_tile)
+    return config, transformers.InternVLForConditionalGeneration, processor, [end, pad], pad
+
+
+def _build_gemma3(seed: int, image_side: int):
+    import transformers
+    from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil
+
+    tok = build_tokenizer(_GEMMA3_SPECIALS, eos="<eos>", pad="<pad>", bos="<bos>", unk="<unk>", seed=seed,
+                          chat_template=GEMMA3_CHAT_TEMPLATE, named=_GEMMA3_NAMED)
+    pad, eos, bos, _, _, end_of_turn, boi, eoi, image = _ids(tok, *_GEMMA3_SPECIALS)
+    tokens = (image_side // 14) ** 2  # Gemma 3 pools the SigLIP patches to mm_tokens_per_image soft tokens
+    image_processor = Gemma3ImageProcessorPil(size={"height": image_side, "width": image_side})
+    vision = dict(model_type="siglip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                  num_attention_heads=2, image_size=image_side, patch_size=14,
+                  vision_use_head=False)  # Gemma 3 reads the patch features; SigLIP's pooling head is unused
+    text = dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, head_dim=32, query_pre_attn_scalar=32,
+                max_position_embeddings=2048, sliding_window=64, bos_token_id=bos, eos_token_id=eos,
+                pad_token_id=pad)
+    config = transformers.Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=tokens,
+                                       boi_token_index=boi, eoi_token_index=eoi, image_token_index=image)
+    processor = transformers.Gemma3Processor(image_processor=image_processor, tokenizer=tok,
+                                             chat_template=GEMMA3_CHAT_TEMPLATE, image_seq_length=tokens)
+    return config, transformers.Gemma3ForConditionalGeneration, processor, [eos, end_of_turn], pad
+
+
 def make_tiny_vlm(family: str, folder: Union[str, os.PathLike], *, seed: int = 0,
                   min_pixels: int = 28 * 28, max_pixels: int = 28 * 28 * 4, image_side: int = 28,
                   return_objects: bool = False):
@@ -376,12 +473,13 @@ def make_tiny_vlm(family: str, folder: Union[str, os.PathLike], *, seed: int = 0
     model is fp32, about 0.2 M parameters, with a trainable vision tower.
 
     Args:
-        family: one of :data:`FAMILIES` (``"qwen2_5_vl"``, ``"qwen2_vl"``, ``"llava"``).
+        family: one of :data:`FAMILIES`.
         folder: where to save; created if missing.
         seed: seeds the tokenizer corpus and the weights.
         min_pixels, max_pixels: the Qwen image processor's pixel budget (the
             default budget makes a 64×64 image 56×56: 4 image tokens).
-        image_side: LLaVA's square input side (a multiple of 14).
+        image_side: LLaVA's and Gemma 3's square input side (a multiple of 14);
+            InternVL's tile is twice that (its pixel shuffle halves each side).
         return_objects: also return the built ``(model, processor)``.
 
     Returns:
@@ -405,6 +503,10 @@ def make_tiny_vlm(family: str, folder: Union[str, os.PathLike], *, seed: int = 0
 
     if family == "llava":
         config, model_cls, processor, eos_ids, pad_id = _build_llava(seed, image_side)
+    elif family == "internvl":
+        config, model_cls, processor, eos_ids, pad_id = _build_internvl(seed, image_side)
+    elif family == "gemma3":
+        config, model_cls, processor, eos_ids, pad_id = _build_gemma3(seed, image_side)
     else:
         config, model_cls, processor, eos_ids, pad_id = _build_qwen(family, seed, min_pixels, max_pixels)
     torch.manual_seed(seed)

@@ -286,6 +286,66 @@ def _peft_config(lora_r: int, lora_alpha: int, lora_dropout: float, target_modul
                       task_type="CAUSAL_LM")
 
 
+def _truthy_env(*names: str) -> bool:
+    return any(os.environ.get(n, "").strip().upper() in ("1", "ON", "YES", "TRUE") for n in names)
+
+
+def _looks_like_path(model: str) -> bool:
+    # a hub id is "name" or "owner/name"; anything else (./x, /x, ~/x, a/b/c, x/) is a folder
+    return (model.startswith((".", "/", "~", os.sep)) or model.endswith(("/", os.sep))
+            or model.count("/") > 1 or (os.sep != "/" and os.sep in model))
+
+
+def check_model(model: str) -> None:
+    """Fail early, with the fix, when ``model`` cannot be loaded: a folder that does not
+    exist, or (offline, ``HF_HUB_OFFLINE=1``) a hub id that is not in the local cache.
+
+    Raises:
+        ConfigError: the model cannot be found; the message says how to get it.
+    """
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return
+    if path.exists() or _looks_like_path(model):
+        what = "is a file, not a model folder" if path.exists() else "does not exist"
+        raise ConfigError(f"The model folder {model!r} {what} (looked at {path.resolve()}).\n"
+                          "Pass --model with a local model folder or a Hugging Face hub id "
+                          "(e.g. Qwen/Qwen2.5-VL-3B-Instruct), or --tiny qwen2_5_vl for a tiny random model.")
+    offline = _truthy_env("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    try:
+        from huggingface_hub import constants, try_to_load_from_cache
+    except ImportError:  # pragma: no cover - transformers depends on huggingface_hub
+        return
+    offline = offline or bool(getattr(constants, "HF_HUB_OFFLINE", False))
+    if not offline:
+        return
+    try:
+        cached = try_to_load_from_cache(model, "config.json")
+    except Exception:  # an id the hub library refuses (bad characters): the loader says why
+        cached = None
+    if not isinstance(cached, str):
+        raise ConfigError(
+            f"The model {model!r} is not a local folder and is not in the Hugging Face cache "
+            f"({constants.HF_HUB_CACHE}), and the hub is offline (HF_HUB_OFFLINE=1).\n"
+            f"Fix: download it once while online (`hf download {model}`, or run without "
+            "HF_HUB_OFFLINE), or pass --model with a local model folder, or --tiny qwen2_5_vl for a tiny "
+            "random model.")
+
+
+def _check_numbers(**values: Any) -> None:
+    """Each ``name=(value, minimum, flag, why)``: ``value`` is ``None`` (the default) or at least ``minimum``."""
+    for name, (value, minimum, flag, why) in values.items():
+        if value is not None and value < minimum:
+            raise ConfigError(f"{name} must be at least {minimum} (got {value}){why}.\n"
+                              f"Pass {flag} {max(minimum, 1)} or more, or leave it out for the default.")
+
+
+def _load_error(model: str, exc: BaseException) -> ConfigError:
+    return ConfigError(f"Cannot load the model {model!r}: {type(exc).__name__}: {str(exc).splitlines()[0]}\n"
+                       "Check the folder or hub id (and the network, or the Hugging Face cache when offline); "
+                       "`hf download ID` fetches a hub model once.")
+
+
 def train(model: Optional[Union[str, os.PathLike]], data: Union[str, os.PathLike, Sequence[dict]],
           images: Optional[Union[str, os.PathLike]] = None, *, preset: Optional[str] = None, config: Any = None,
           output_dir: Union[str, os.PathLike] = "gritkit-grpo", max_steps: int = -1,
@@ -344,44 +404,43 @@ def train(model: Optional[Union[str, os.PathLike]], data: Union[str, os.PathLike
         A :class:`TrainResult`.
 
     Raises:
-        ConfigError: inconsistent settings (both preset and config, batch sizes, a
-            missing optional dependency).
+        ConfigError: inconsistent settings (both preset and config, a number out
+            of range, batch sizes, a missing optional dependency), or a model that
+            cannot be found (a missing folder; offline, a hub id not in the cache).
         DataError: unreadable data or images.
+
+    Arguments, the data file, the image folder and every image are checked before
+    any model is built or loaded.
     """
     say = print_fn or (lambda _msg: None)
     if preset and config:
         raise ConfigError("Give either a preset or a config, not both.")
+    if tiny is not None and model is not None:
+        raise ConfigError("Give either a model or tiny=FAMILY, not both.")
+    if tiny is None and model is None:
+        raise ConfigError("No model: pass a local folder or hub id (--model), or tiny='qwen2_5_vl' (--tiny).")
+    _check_numbers(
+        num_generations=(num_generations, 2, "--num-generations",
+                         ": GRPO compares each prompt's completions with each other"),
+        per_device_train_batch_size=(per_device_train_batch_size, 1, "--batch-size", ""),
+        gradient_accumulation_steps=(gradient_accumulation_steps, 1, "--grad-accum", ""),
+        max_completion_length=(max_completion_length, 1, "--max-completion-length", ""),
+        limit=(limit, 1, "--limit", ""), save_steps=(save_steps, 0, "--save-steps", ""),
+        logging_steps=(logging_steps, 1, "logging_steps", ""))
+    if max_steps == 0 or max_steps < -1:
+        raise ConfigError(f"max_steps must be a positive number of steps, or -1 for epochs (got {max_steps}).\n"
+                          "Pass --max-steps N with N >= 1, or leave it out to train --epochs epochs.")
+    if max_steps == -1 and not num_train_epochs > 0:
+        raise ConfigError(f"num_train_epochs must be above 0 (got {num_train_epochs}).\nPass --epochs 1 (or more).")
+    if temperature is not None and not temperature > 0:
+        raise ConfigError(f"temperature must be above 0 (got {temperature}); GRPO samples its completions.\n"
+                          "Pass --temperature 0.9 (GRIT's), or leave it out.")
     reward_source = config or preset or "grit"
     random_model = tiny is not None
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     grpo_kwargs = dict(grpo_kwargs or {})
 
-    if tiny is not None:
-        from gritkit.tiny import make_tiny_vlm
-
-        if model is not None:
-            raise ConfigError("Give either a model or tiny=FAMILY, not both.")
-        family = tiny.replace("-", "_").replace(".", "_").lower()
-        model_path = output_dir / f"tiny-{family}-random"
-        say(TINY_NOTICE.format(family=family))
-        make_tiny_vlm(family, model_path, seed=seed)
-        model = str(model_path)
-        say(f"Built the tiny random {family} model in {model_path}.")
-    elif model is None:
-        raise ConfigError("No model: pass a local folder or hub id (--model), or tiny='qwen2_5_vl' (--tiny).")
-    model = os.fspath(model)
-    family = _family_of(model)
-    if not random_model:
-        from gritkit.tiny import is_tiny_random
-
-        if is_tiny_random(model):
-            random_model = True
-            say(TINY_NOTICE.format(family=family))
-
     num_generations = num_generations or GRIT_DEFAULTS["num_generations"]
-    if max_completion_length is None:
-        max_completion_length = TINY_MAX_COMPLETION_LENGTH if random_model else GRIT_DEFAULTS["max_completion_length"]
     per_device_train_batch_size = per_device_train_batch_size or num_generations
     if (per_device_train_batch_size * gradient_accumulation_steps) % num_generations:
         raise ConfigError(
@@ -391,12 +450,37 @@ def train(model: Optional[Union[str, os.PathLike]], data: Union[str, os.PathLike
             f"one generation batch. Use a batch size of {num_generations} (or a multiple).")
     if use_vllm and importlib.util.find_spec("vllm") is None:
         raise ConfigError("use_vllm needs vLLM on a CUDA machine: pip install vllm (or drop --use-vllm).")
+    if model is not None:
+        model = os.fspath(model)
+        check_model(model)
 
-    # Data
+    # Data: the file, the image folder and every image, before any model is built or loaded
     records = load_grit_records(data, limit=limit) if isinstance(data, (str, os.PathLike)) else list(data)[:limit]
     dataset = build_dataset(records, images, prompt_suffix=prompt_suffix, source=str(data)
                             if isinstance(data, (str, os.PathLike)) else "the records")
     say(f"Dataset: {len(dataset)} prompts from {data if isinstance(data, (str, os.PathLike)) else 'records'}.")
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+    if tiny is not None:
+        from gritkit.tiny import make_tiny_vlm
+
+        family = tiny.replace("-", "_").replace(".", "_").lower()
+        model_path = output_dir / f"tiny-{family}-random"
+        say(TINY_NOTICE.format(family=family))
+        make_tiny_vlm(family, model_path, seed=seed)
+        model = str(model_path)
+        say(f"Built the tiny random {family} model in {model_path}.")
+    assert model is not None
+    family = _family_of(model)
+    if not random_model:
+        from gritkit.tiny import is_tiny_random
+
+        if is_tiny_random(model):
+            random_model = True
+            say(TINY_NOTICE.format(family=family))
+
+    if max_completion_length is None:
+        max_completion_length = TINY_MAX_COMPLETION_LENGTH if random_model else GRIT_DEFAULTS["max_completion_length"]
 
     # Processor
     if processor is None:
@@ -406,7 +490,10 @@ def train(model: Optional[Union[str, os.PathLike]], data: Union[str, os.PathLike
         if not random_model and family in ("qwen2_5_vl", "qwen2_vl"):
             pixel_kwargs = {"size": {"shortest_edge": min_pixels or GRIT_DEFAULTS["min_pixels"],
                                      "longest_edge": max_pixels or GRIT_DEFAULTS["max_pixels"]}}
-        processor = load_processor(model, **pixel_kwargs)
+        try:
+            processor = load_processor(model, **pixel_kwargs)
+        except OSError as exc:  # not found online, a broken folder, no network
+            raise _load_error(model, exc) from exc
 
     # Rewards
     from gritkit.adapters.trl import to_trl
@@ -459,8 +546,11 @@ def train(model: Optional[Union[str, os.PathLike]], data: Union[str, os.PathLike
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"Invalid GRPO settings: {exc}") from exc
     peft_config = _peft_config(lora_r, lora_alpha, lora_dropout, lora_target_modules) if lora else None
-    trainer = GRPOTrainer(model=model, processing_class=processor, reward_funcs=reward_funcs, args=args,
-                          train_dataset=dataset, peft_config=peft_config, callbacks=callbacks)
+    try:
+        trainer = GRPOTrainer(model=model, processing_class=processor, reward_funcs=reward_funcs, args=args,
+                              train_dataset=dataset, peft_config=peft_config, callbacks=callbacks)
+    except OSError as exc:  # the weights: missing from the folder or the cache, or no network
+        raise _load_error(model, exc) from exc
     device = "CPU (fp32)" if precision["use_cpu"] else f"GPU ({'bf16' if precision['bf16'] else 'fp16'})"
     say(f"Training {model} on {device}: {max_steps if max_steps > 0 else num_train_epochs} "
         f"{'steps' if max_steps > 0 else 'epochs'}, {num_generations} generations x "

@@ -11,21 +11,12 @@ from collections.abc import Collection, Iterable
 from functools import cached_property
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict
-
 from gritkit.coords import SECTION_KEYS
 from gritkit.models import Box, ParseResult
+from gritkit.registry import RewardOptions  # noqa: F401  (the built-ins' options base)
 
 #: Where a box can stand: inside one of the three sections, or outside all of them.
 SectionName = Literal["think", "rethink", "answer", "outside"]
-
-
-class RewardOptions(BaseModel):
-    """Base of every built-in reward's options: unknown keys are an error, and the
-    options are immutable (so derived data can be cached on them with
-    :func:`functools.cached_property`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SectionOptions(RewardOptions):

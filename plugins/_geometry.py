@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Optional
 
 BoxT = tuple  # (x1, y1, x2, y2)
 
@@ -64,9 +65,80 @@ def _intersection(a: BoxT, b: BoxT) -> float:
     return iw * ih if iw > 0 and ih > 0 else 0.0
 
 
+def _as_array(boxes: Sequence[BoxT]):
+    import numpy as np
+
+    return np.asarray(boxes, dtype=float).reshape(-1, 4)
+
+
+def _overlap(a, b):
+    """Row-wise: the boxes ``a[k]`` and ``b[k]`` overlap with positive area, computed as
+    :func:`_intersection` does (same float operations, so the same verdicts)."""
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        iw = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
+        ih = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
+        return (iw > 0) & (ih > 0) & (iw * ih != 0.0)
+
+
+def _meeting_pairs(a: Sequence[BoxT], b: Optional[Sequence[BoxT]] = None, limit: Optional[int] = None,
+                   stop_on_overlap: bool = False):
+    """Index pairs ``(i, j)`` of boxes ``a[i]``, ``b[j]`` whose closed rectangles meet, sorted.
+
+    A superset of the pairs that overlap with positive area: an STRtree on ``b`` is
+    queried with chunks of ``a`` (envelope tests, inclusive). Chunks start small and
+    double, so a query stops early and never holds more than ``chunk * len(b)`` pairs.
+    Without ``b``, the pairs within ``a`` (``i < j``). Returns ``None`` when there
+    are more than ``limit`` pairs, or, with ``stop_on_overlap``, as soon as a pair
+    overlaps with positive area.
+    """
+    import numpy as np
+    import shapely
+
+    same = b is None
+    fa = _as_array(a)
+    fb = fa if same else _as_array(b)
+    with np.errstate(all="ignore"):
+        tree = shapely.STRtree(shapely.box(fb[:, 0], fb[:, 1], fb[:, 2], fb[:, 3]))
+    found = []
+    count = 0
+    start, chunk = 0, 16
+    while start < len(fa):
+        part = fa[start:start + chunk]
+        with np.errstate(all="ignore"):
+            i, j = tree.query(shapely.box(part[:, 0], part[:, 1], part[:, 2], part[:, 3]))
+        i = i + start
+        start += chunk
+        chunk = min(chunk * 2, 4096)
+        if same:
+            keep = i < j
+            i, j = i[keep], j[keep]
+        if stop_on_overlap and _overlap(fa[i], fb[j]).any():
+            return None
+        count += len(i)
+        if limit is not None and count > limit:
+            return None
+        found.append((i, j))
+    if not found:
+        return []
+    i = np.concatenate([x for x, _ in found])
+    j = np.concatenate([y for _, y in found])
+    order = np.lexsort((j, i))
+    return list(zip(i[order].tolist(), j[order].tolist()))
+
+
 def _disjoint(boxes: Sequence[BoxT]) -> bool:
-    n = len(boxes)
-    return all(_intersection(boxes[i], boxes[j]) == 0.0 for i in range(n) for j in range(i + 1, n))
+    """No two boxes overlap with positive area (touching is allowed); near-linear."""
+    if len(boxes) < 2:
+        return True
+    return _meeting_pairs(boxes, stop_on_overlap=True) is not None
+
+
+def _exact_pair_limit(n: int, m: int) -> int:
+    # two disjoint sets meet in O(n + m) pairs unless arranged as crossing strips; past this
+    # bound the Shapely union is cheaper than the exact pairwise sum
+    return 16 * (n + m) + 4096
 
 
 def union_iou(pred: Sequence[BoxT], gt: Sequence[BoxT]) -> float:
@@ -75,7 +147,10 @@ def union_iou(pred: Sequence[BoxT], gt: Sequence[BoxT]) -> float:
 
     When the predicted boxes do not overlap each other and neither do the
     ground-truth boxes, the areas are exact sums (each ``P_i & G_j`` is disjoint
-    from the others); otherwise Shapely computes the polygon unions.
+    from the others); otherwise Shapely computes the polygon unions. Near-linear in
+    the number of boxes: an STRtree finds the pairs that meet, so 10,000 boxes take
+    a small fraction of a second. Two disjoint sets that cross in more than
+    ``16 (n + m) + 4096`` pairs (a grid of strips) take the Shapely path too.
 
     >>> union_iou([(0, 0, 10, 10), (10, 0, 20, 10)], [(0, 0, 20, 10)])
     1.0
@@ -85,10 +160,13 @@ def union_iou(pred: Sequence[BoxT], gt: Sequence[BoxT]) -> float:
     if len(pred) == 1 and len(gt) == 1:
         return iou(pred[0], gt[0])
     if _disjoint(pred) and _disjoint(gt):
-        inter = sum(_intersection(p, g) for p in pred for g in gt)
-        union = sum(map(area, pred)) + sum(map(area, gt)) - inter
-        value = inter / union if union > 0 else 0.0
-        return value if math.isfinite(value) else 0.0
+        pairs = _meeting_pairs(pred, gt, limit=_exact_pair_limit(len(pred), len(gt)))
+        if pairs is not None:
+            # the same terms in the same order as summing over every pair (the others are 0)
+            inter = sum(_intersection(pred[i], gt[j]) for i, j in pairs)
+            union = sum(map(area, pred)) + sum(map(area, gt)) - inter
+            value = inter / union if union > 0 else 0.0
+            return value if math.isfinite(value) else 0.0
     import numpy as np
     import shapely
 

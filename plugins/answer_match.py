@@ -5,7 +5,7 @@ yes/no word of the answer, a multiple-choice reference by the letter the answer
 picks, a numeric reference by the one number the answer states (with an
 optional tolerance), anything else by normalised equality; math equivalence
 through math-verify when it is installed. Empty answers, hedges ("A or B",
-"yes or no", "3 or 4") and answers that list every option score 0.
+"yes or no", "yes, unless no", "3 or 4") and answers that list every option score 0.
 """
 
 from __future__ import annotations
@@ -46,7 +46,12 @@ class AnswerMatchOptions(RewardOptions):
 DEFAULT = AnswerMatchOptions()
 
 _YES_NO = re.compile(r"\b(yes|no)\b")
-_YES_NO_HEDGE = re.compile(r"\b(?:yes\W*(?:(?:or|and)\W*)?no|no\W*(?:(?:or|and)\W*)?yes)\b")
+# words after which a "no" is still the answer word, not a determiner ("no cat")
+_AFTER_NO = r"(?:or|and|but|unless|maybe|perhaps|possibly|probably|yes|no|either|then|if|not)"
+# "yes" and an answer-word "no" (one that ends its phrase, or that a conjunction or hedge
+# follows): the answer names both options
+_NAMES_YES = re.compile(r"\byes\b")
+_NAMES_NO = re.compile(r"\bno\b(?:(?![-'\u2019]?\s*\w)|(?=\s+" + _AFTER_NO + r"\b))")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _LETTER_ONLY = re.compile(r"\s*\(?([A-Za-z])\)?\s*[.):]?\s*")
 _LETTER_MARK = re.compile(r"(?:(?<=\s)|^)([A-Z])[.):](?=\s|$)")
@@ -61,8 +66,21 @@ _HEDGE_WORDS = frozenset({"or", "either", "maybe", "possibly", "perhaps", "betwe
 _FLOAT_SLACK = 1e-9
 
 
+def names_both(answer: str) -> bool:
+    """Whether an answer names both options of a yes/no question (a hedge).
+
+    A "no" followed by a word is a determiner ("Yes, there is no cat"), unless that
+    word is a conjunction or a hedge ("no or yes", "no but maybe yes").
+
+    >>> [names_both(a) for a in ["yes or maybe no", "Yes, unless no", "Yes/No", "Yes, there is no cat."]]
+    [True, True, True, False]
+    """
+    low = answer.lower()
+    return bool(_NAMES_YES.search(low)) and bool(_NAMES_NO.search(low))
+
+
 def _yes_no(answer: str, pred_norm: str) -> Optional[str]:
-    if _YES_NO_HEDGE.search(answer.lower()):
+    if names_both(answer):
         return None
     m = _YES_NO.search(pred_norm)
     return m.group(1) if m else None
@@ -278,5 +296,5 @@ def answer_match_reward(result: ParseResult, sample: Sample,
 
 @hookimpl
 def register_rewards(register) -> None:
-    register(answer_match_reward, name="answer_match", options=AnswerMatchOptions,
+    register(answer_match_reward, name="answer_match", requires=("answer",), options=AnswerMatchOptions,
              description="normalised answer match: yes/no, multiple choice, numbers, math-verify; hack-resistant")

@@ -72,5 +72,5 @@ def bleu_reward(result: ParseResult, sample: Sample, options: Optional[BleuOptio
 
 @hookimpl
 def register_rewards(register) -> None:
-    register(bleu_reward, name="bleu", options=BleuOptions,
+    register(bleu_reward, name="bleu", requires=("answer",), options=BleuOptions,
              description="scale * BLEU-1 of the answer vs the reference (GRIT's nltk arithmetic; official quirk optional)")

@@ -76,5 +76,5 @@ def count_reward(result: ParseResult, sample: Sample, options: Optional[CountOpt
 
 @hookimpl
 def register_rewards(register) -> None:
-    register(count_reward, name="count", options=CountOptions,
+    register(count_reward, name="count", requires=("answer",), options=CountOptions,
              description="number of boxes equals the integer answer (GRIT's counting reward, per sample)")

@@ -109,5 +109,5 @@ def iou_reward(result: ParseResult, sample: Sample, options: Optional[IoUOptions
 
 @hookimpl
 def register_rewards(register) -> None:
-    register(iou_reward, name="iou", options=IoUOptions,
+    register(iou_reward, name="iou", requires=("gt_boxes",), options=IoUOptions,
              description="predicted vs GT boxes in original pixels: union, hungarian, greedy, f1, giou")

@@ -6,7 +6,15 @@ trainer) binarises it. This reward does the same through the ``openai`` client
 (imported on first use) against any endpoint (vLLM, SGLang, Ollama, OpenAI,
 Azure's v1 API), with a timeout, retries with exponential backoff, a
 concurrency limit, an on-disk SQLite cache of verdicts, and an explicit failure
-policy: a failed call raises or gives ``None``, never a silent 0.
+policy: a failed call raises or gives ``None``, never a silent 0 (GRIT's 0 only
+when asked, ``on_failure = "zero"``, with a warning that counts them). Any reply
+that is not a chat completion (an HTML page on HTTP 200, no ``choices``, a
+content that is not text) is a failed call, retried like a server error.
+
+Training: :func:`for_training` makes a config's judges give ``None`` on failure
+(left out of TRL's sum) instead of raising, and :func:`tally` counts the verdicts
+asked for and the failures in this process, so an adapter can log the failure
+rate (:data:`FAILURE_RATE_METRIC`) for each batch (:func:`log_failure_rate`).
 
 It is an ``async def`` reward: the composer awaits many of them at once, and the
 semaphore bounds how many requests are in flight per event loop.
@@ -14,7 +22,6 @@ semaphore bounds how many requests are in flight per event loop.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import os
@@ -23,7 +30,8 @@ import sqlite3
 import threading
 import time
 import weakref
-from typing import Literal, Optional
+from dataclasses import dataclass
+from typing import Any, Literal, Optional
 
 from pydantic import Field
 
@@ -75,8 +83,9 @@ class JudgeOptions(RewardOptions):
     concurrency: int = Field(16, ge=1, description="requests in flight at once (per event loop)")
     cache_path: Optional[str] = Field(
         None, description="SQLite file caching verdicts by model + prompt (None: no cache)")
-    on_failure: Literal["raise", "none"] = Field(
-        "raise", description="when every attempt fails: raise RewardError, or give None (not applicable)")
+    on_failure: Literal["raise", "none", "zero"] = Field(
+        "raise", description="when every attempt fails: raise RewardError; give None (not applicable); or 'zero': "
+                             "0.0 as GRIT's code does, with a warning that counts them (only when asked)")
     binarize: bool = Field(False, description="map the score to 1.0 when > binarize_threshold, else 0.0 "
                                               "(GRIT's trainer does this)")
     binarize_threshold: float = Field(0.0, description="binarize: scores above this become 1.0 (GRIT: > 0)")
@@ -123,6 +132,102 @@ def check(options: Optional[JudgeOptions]) -> Optional[str]:
     except ImportError:
         return "the judge needs the openai package (pip install 'gritkit[judge]')"
     return None
+
+
+# ---------------------------------------------------------------- failures, counted
+
+#: The metric name an adapter logs the judge's failure rate under (``log_metric``).
+FAILURE_RATE_METRIC = "grit/judge_failure_rate"
+
+
+@dataclass(frozen=True)
+class JudgeTally:
+    """Judge verdicts in this process: ``asked`` (completions the judge was asked to
+    score, cache hits included), ``failed`` (every attempt failed, whatever
+    ``on_failure`` then did) and ``zeroed`` (of those, scored 0 under
+    ``on_failure = "zero"``). Subtract two snapshots to count one batch.
+
+    >>> (JudgeTally(10, 3, 1) - JudgeTally(6, 2, 0)).failure_rate
+    0.25
+    """
+
+    asked: int = 0
+    failed: int = 0
+    zeroed: int = 0
+
+    def __sub__(self, other: "JudgeTally") -> "JudgeTally":
+        return JudgeTally(self.asked - other.asked, self.failed - other.failed, self.zeroed - other.zeroed)
+
+    @property
+    def failure_rate(self) -> Optional[float]:
+        """``failed / asked``, or ``None`` when nothing was asked."""
+        return self.failed / self.asked if self.asked else None
+
+
+_tally = [0, 0, 0]
+_tally_lock = threading.Lock()
+
+
+def _count(asked: int = 0, failed: int = 0, zeroed: int = 0) -> tuple[int, int, int]:
+    with _tally_lock:
+        _tally[0] += asked
+        _tally[1] += failed
+        _tally[2] += zeroed
+        return _tally[0], _tally[1], _tally[2]
+
+
+def tally() -> JudgeTally:
+    """A snapshot of this process's judge counters (they only grow).
+
+    >>> before = tally()
+    >>> # ... score a batch ...
+    >>> (tally() - before).failure_rate is None   # nothing was asked
+    True
+    """
+    with _tally_lock:
+        return JudgeTally(*_tally)
+
+
+def log_failure_rate(before: JudgeTally, log_metric: Any) -> Optional[float]:
+    """Log the share of judge verdicts that failed since ``before`` (a :func:`tally`
+    snapshot) as :data:`FAILURE_RATE_METRIC` through ``log_metric`` (TRL's
+    ``log_metric(name, value)``), when the judge was asked anything; return it.
+
+    A logger that raises is logged as a warning: logging never ends a training step.
+
+    >>> seen = []
+    >>> log_failure_rate(tally(), lambda name, value: seen.append((name, value))) is None, seen
+    (True, [])
+    """
+    rate = (tally() - before).failure_rate
+    if rate is not None and callable(log_metric):
+        try:
+            log_metric(FAILURE_RATE_METRIC, rate)
+        except Exception as exc:  # pragma: no cover - depends on the trainer's logger
+            log.warning("judge: logging %s through %r failed: %s", FAILURE_RATE_METRIC, log_metric, exc)
+    return rate
+
+
+def for_training(config: Any) -> Any:
+    """``config`` (a ``RewardConfig``) with every judge component that does not set
+    ``on_failure`` set to ``"none"``: during training a failed judge call is left out
+    of that completion's sum (TRL's ``None``) instead of ending the run. An explicit
+    ``on_failure`` (``"raise"``, or ``"zero"`` to reproduce GRIT's code) is kept.
+    A config without a judge is returned unchanged.
+    """
+    specs = []
+    changed = False
+    for spec in config.rewards:
+        update: dict = {}
+        if spec.name == "judge" and "on_failure" not in spec.options:
+            update["options"] = {**spec.options, "on_failure": "none"}
+        if spec.fallback == "judge" and "on_failure" not in spec.fallback_options:
+            update["fallback_options"] = {**spec.fallback_options, "on_failure": "none"}
+        if update:
+            changed = True
+            spec = spec.model_copy(update=update)
+        specs.append(spec)
+    return config.model_copy(update={"rewards": specs}) if changed else config
 
 
 # ---------------------------------------------------------------- score parsing
@@ -235,6 +340,8 @@ class JudgeClient:
         self._parse = parse_score_official if options.score_parsing == "official" else parse_score
 
     def _for_loop(self):
+        import asyncio  # here, not at import: loading the plugins stays light
+
         loop = asyncio.get_running_loop()
         state = self._loops.get(loop)
         if state is None:
@@ -245,7 +352,7 @@ class JudgeClient:
             state = self._loops[loop] = (client, asyncio.Semaphore(self.options.concurrency))
         return state
 
-    async def _ask(self, prompt: str) -> Optional[str]:
+    async def _ask(self, prompt: str) -> str:
         client, semaphore = self._for_loop()
         o = self.options
         extra = {}
@@ -256,7 +363,7 @@ class JudgeClient:
         async with semaphore:
             response = await client.chat.completions.create(
                 model=self.model, messages=[{"role": "user", "content": prompt}], **extra)
-        return response.choices[0].message.content if response.choices else None
+        return reply_content(response)
 
     async def score(self, prompt: str) -> float:
         """The judge's score for ``prompt``; ``RewardError`` when every attempt failed."""
@@ -274,11 +381,11 @@ class JudgeClient:
         last: Optional[BaseException] = None
         for attempt in range(attempts):
             if attempt:
-                await asyncio.sleep(min(o.backoff_max, o.backoff_initial * 2 ** (attempt - 1)))
+                await _sleep(min(o.backoff_max, o.backoff_initial * 2 ** (attempt - 1)))
             try:
                 content = await self._ask(prompt)
                 value = self._parse(content)
-            except (ValueError, openai.APIError) as exc:
+            except Exception as exc:  # any failed call: an API error, a reply that is no chat completion
                 last = exc
                 if _retryable(exc, openai):
                     continue
@@ -292,13 +399,53 @@ class JudgeClient:
             "Check the endpoint, or set on_failure = 'none' to score such samples as not applicable.")
 
 
+class NotAChatCompletion(ValueError):
+    """The endpoint answered, but not with a chat completion (an HTML page, no choices, ...)."""
+
+
+def reply_content(response: Any) -> str:
+    """The text of a chat completion's first choice.
+
+    Raises:
+        NotAChatCompletion: the reply is not a chat completion: not an object with a
+            non-empty ``choices`` list whose first entry has a ``message`` with a
+            text ``content`` (a proxy's HTML error page on HTTP 200 arrives as a ``str``).
+        ValueError: the message has no content.
+
+    >>> try:
+    ...     reply_content("<html>Bad gateway</html>")
+    ... except NotAChatCompletion as exc:
+    ...     print(exc)
+    the judge's reply is not a chat completion (a str body): '<html>Bad gateway</html>'
+    """
+    if response is None or isinstance(response, (str, bytes, list, dict, int, float)):
+        raise _not_chat(response, f"a {type(response).__name__} body")
+    choices = getattr(response, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        raise _not_chat(response, f"choices is a {type(choices).__name__}" if choices else "no choices")
+    message = getattr(choices[0], "message", None)
+    if message is None or isinstance(message, str) or not hasattr(message, "content"):
+        raise _not_chat(response, "the first choice has no message")
+    content = message.content
+    if content is None:
+        raise ValueError("the judge's reply has no content")
+    if not isinstance(content, str):
+        raise _not_chat(response, f"the message content is a {type(content).__name__}")
+    return content
+
+
+def _not_chat(response: Any, why: str) -> NotAChatCompletion:
+    shown = response if isinstance(response, (str, bytes)) else repr(response)
+    return NotAChatCompletion(f"the judge's reply is not a chat completion ({why}): {str(shown)[:200]!r}")
+
+
 def _retryable(exc: BaseException, openai) -> bool:
-    """Unparsable replies, connection errors and timeouts, 408, 409, 429 and 5xx are worth a retry."""
-    if isinstance(exc, (ValueError, openai.APIConnectionError)):  # APITimeoutError is a connection error
-        return True
+    """Every failed call is worth a retry (unparsable replies, replies that are no chat
+    completion, connection errors and timeouts, 408, 409, 429, 5xx), except the other
+    4xx statuses, which asking again cannot change."""
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code in (408, 409, 429) or exc.status_code >= 500
-    return False
+    return True
 
 
 _clients: dict = {}
@@ -351,7 +498,9 @@ async def judge_reward(result: ParseResult, sample: Sample, options: Optional[Ju
 
     Range ``[0, 1]`` (``{0, 1}`` with ``binarize``; official parsing does not
     clamp). ``None`` when the sample has no reference answer, or when every
-    attempt failed and ``on_failure`` is ``"none"``. ``skipped_value`` for the
+    attempt failed and ``on_failure`` is ``"none"`` (0.0 with a counting warning
+    under ``"zero"``). Each verdict asked for, and each failure, is counted in
+    :func:`tally`. ``skipped_value`` for the
     ``skip_datasets`` ("ovd"). 0.0 without a call when the completion has no
     answer (or an empty one, with ``answer_text="parsed"``).
 
@@ -378,10 +527,17 @@ async def judge_reward(result: ParseResult, sample: Sample, options: Optional[Ju
     try:
         value = await client.score(prompt)
     except RewardError as exc:
+        if o.on_failure == "zero":
+            _, failed, zeroed = _count(asked=1, failed=1, zeroed=1)
+            log.warning("judge: %s; scored 0 as GRIT's code does (on_failure = 'zero'): %d verdict(s) scored 0 "
+                        "this way so far (%d failed in all).", str(exc).splitlines()[0], zeroed, failed)
+            return 0.0
+        _count(asked=1, failed=1)
         if o.on_failure == "raise":
             raise
         log.warning("judge: %s", str(exc).splitlines()[0])
         return None
+    _count(asked=1)
     if o.binarize:
         return 1.0 if value > o.binarize_threshold else 0.0
     return value
@@ -389,5 +545,11 @@ async def judge_reward(result: ParseResult, sample: Sample, options: Optional[Ju
 
 @hookimpl
 def register_rewards(register) -> None:
-    register(judge_reward, name="judge", options=JudgeOptions, check=check,
+    register(judge_reward, name="judge", requires=("answer",), options=JudgeOptions, check=check,
              description="LLM judge via an OpenAI-compatible endpoint with GRIT's prompt; cached, retried, bounded")
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)

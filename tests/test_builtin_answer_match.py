@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gritkit
 from gritkit.builtin import answer_match as am
@@ -43,7 +45,7 @@ def test_normalised_matching(answer, reference, expected):
 
 
 @pytest.mark.parametrize("answer, reference", [
-    # PEERS.md §2 #17: empty answers
+    # a peer project's issue #17: empty answers
     ("", "cat"), ("   ", "7"), ("...", "cat"),
     # #18: hedging and listing every option
     ("A or B", "B"), ("A, B, C, D", "B"), ("(A) (B) (C) (D)", "B"), ("B. dog, or A. cat", "B"),
@@ -185,3 +187,86 @@ def test_math_verify_failure_or_absence_is_not_a_crash(monkeypatch):
     monkeypatch.setattr(am, "_MATH", {})
     assert match("\\frac{1}{2}", "0.5") == 0.0
     assert match("0.5", "0.5") == 1.0
+
+
+# An answer that names both options of a yes/no question, or several numbers for a count, is a
+# hedge: 0 whichever option the reference is. A "no" followed by a word is a determiner.
+HEDGE_TABLE = [
+    # answer                               ref "yes"  ref "no"
+    ("yes or maybe no",                     0.0,       0.0),
+    ("probably yes, possibly no",           0.0,       0.0),
+    ("yes but maybe no",                    0.0,       0.0),
+    ("Yes, unless no",                      0.0,       0.0),
+    ("Maybe no, maybe yes",                 0.0,       0.0),
+    ("no, but yes",                         0.0,       0.0),
+    ("No or yes",                           0.0,       0.0),
+    ("Yes. No.",                            0.0,       0.0),
+    ("Yes (or no)",                         0.0,       0.0),
+    ("YES... or NO",                        0.0,       0.0),
+    ("yes/no",                              0.0,       0.0),
+    ("Yes, no.",                            0.0,       0.0),
+    ("yes and no",                          0.0,       0.0),
+    # one option, "no" as a determiner or inside a word
+    ("Yes, there is no cat on the left.",   1.0,       0.0),
+    ("Yes, no doubt.",                      1.0,       0.0),
+    ("Yes, no-one is behind the car.",      1.0,       0.0),
+    ("No, there is no knife.",              0.0,       1.0),
+    ("No. Not at all.",                     0.0,       1.0),
+    ("There is no dog.",                    0.0,       1.0),
+    ("Yesterday it was no.",                0.0,       1.0),
+]
+
+
+@pytest.mark.parametrize("answer, if_yes, if_no", HEDGE_TABLE)
+def test_yes_no_hedges_table(answer, if_yes, if_no):
+    assert (match(answer, "yes"), match(answer, "no")) == (if_yes, if_no)
+
+
+COUNT_HEDGE_TABLE = [
+    # answer                               ref "3"  ref "4"
+    ("3 or 4",                              0.0,     0.0),
+    ("three, or maybe four",                0.0,     0.0),
+    ("I count 3, but it could be 4",        0.0,     0.0),
+    ("3 (or possibly 4)",                   0.0,     0.0),
+    ("3-4",                                 0.0,     0.0),
+    ("3\u20134",                            0.0,     0.0),
+    ("between 3 and 4",                     0.0,     0.0),
+    ("3 cats, possibly four",               0.0,     0.0),
+    ("There are 3 cats and 1 dog",          0.0,     0.0),
+    # one number, however often it is said
+    ("3",                                   1.0,     0.0),
+    ("three (3)",                           1.0,     0.0),
+    ("There are 4 cats.",                   0.0,     1.0),
+]
+
+
+@pytest.mark.parametrize("answer, if_3, if_4", COUNT_HEDGE_TABLE)
+def test_count_hedges_table(answer, if_3, if_4):
+    assert (match(answer, "3"), match(answer, "4")) == (if_3, if_4)
+
+
+_JOINS = [" or ", ", ", " but ", "; ", "/", "... ", ", unless ", " and ", ". ", " (or ", " - "]
+_HEDGES = ["", "maybe ", "possibly ", "probably ", "perhaps "]
+
+
+def _cased(word: str, how: int) -> str:
+    return (word, word.capitalize(), word.upper())[how]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.booleans(), st.sampled_from(_HEDGES), st.sampled_from(_JOINS), st.sampled_from(_HEDGES),
+       st.integers(0, 2), st.integers(0, 2), st.sampled_from(["", ".", "?", ")"]))
+def test_naming_both_yes_no_options_never_pays(yes_first, hedge1, join, hedge2, case1, case2, end):
+    first, second = ("yes", "no") if yes_first else ("no", "yes")
+    answer = f"{hedge1}{_cased(first, case1)}{join}{hedge2}{_cased(second, case2)}{end}"
+    assert (match(answer, "yes"), match(answer, "no")) == (0.0, 0.0), answer
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 50), st.integers(0, 50), st.sampled_from(_HEDGES), st.sampled_from(_JOINS),
+       st.sampled_from(_HEDGES))
+def test_several_numbers_for_a_count_never_pay(a, b, hedge1, join, hedge2):
+    if a == b:
+        return
+    answer = f"{hedge1}{a}{join}{hedge2}{b}"
+    assert (match(answer, str(a)), match(answer, str(b))) == (0.0, 0.0), answer

@@ -31,7 +31,7 @@ def test_reference_answers(answer, expected):
 
 
 def test_grit_zebra_example_seven_boxes_answer_seven():
-    # GRIT.md §1.4 example 1: seven tuples in think (the text says "six"), GT 7, TallyQA: the paper's 0.5
+    # GRIT's published example outputs example 1: seven tuples in think (the text says "six"), GT 7, TallyQA: the paper's 0.5
     assert count(GRIT["example_1_zebras"]["completion"], answer="7", dataset="tallyqa") == 0.5
     assert count(GRIT["example_1_zebras"]["completion"], answer="6", dataset="tallyqa") == 0.0
 
@@ -69,7 +69,7 @@ def test_repeated_box_counts_once_by_default():
 
 
 def test_zero_needs_the_model_to_answer_zero():
-    # GRIT.md §2.4 quirk 5: an answer "0" paid any output without a box, even an empty one.
+    # quirk 5 of the official reward code (docs/rewards.md): an answer "0" paid any output without a box, even an empty one.
     assert count("", answer="0") == 0.0
     assert count("<think>nothing</think><rethink>r</rethink>", answer="0") == 0.0
     assert count("<think>no cat</think><rethink>r</rethink><answer>0</answer>", answer="0") == 0.5
@@ -79,7 +79,7 @@ def test_zero_needs_the_model_to_answer_zero():
 
 
 def test_no_box_for_a_nonzero_count_is_zero():
-    # GRIT.md example 3 (knife) asked as a count would get nothing: no box
+    # GRIT's example 3 (knife) asked as a count would get nothing: no box
     assert count(GRIT["example_3_knife"]["completion"], answer="1") == 0.0
 
 

@@ -22,6 +22,14 @@ def test_doctests(name):
     assert result.failed == 0, f"{result.failed} doctest(s) failed in {name}"
 
 
+@pytest.mark.parametrize("name", ["gritkit.records", "gritkit.boxes", "gritkit.registry", "gritkit.compose",
+                                  "gritkit.io"])
+def test_core_doctests(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0, f"{result.failed} doctest(s) failed in {name}"
+
+
 def test_every_builtin_module_but_helpers_is_a_plugin():
     from gritkit.plugins import default_plugins
 

@@ -120,7 +120,7 @@ def test_methods_by_hand(method, expected):
 
 
 def test_duplicates_do_not_pay_under_one_to_one_matching():
-    # PEERS.md #16: ten copies of one correct box. Hungarian: 1 / max(10, 1); union: 1.0 (hackable)
+    # a peer project's issue (Visual-RFT #32): ten copies of one correct box. Hungarian: 1 / max(10, 1); union: 1.0 (hackable)
     ten = " ".join(["(0, 0, 10, 10)"] * 10)
     assert reward(ten, [(0, 0, 10, 10)]) == pytest.approx(0.1)
     assert reward(ten, [(0, 0, 10, 10)], IoUOptions(method="f1")) == pytest.approx(2 / 11)
@@ -128,7 +128,7 @@ def test_duplicates_do_not_pay_under_one_to_one_matching():
 
 
 def test_whole_image_box_against_small_targets():
-    # PEERS.md #1 / GRIT.md §6.2: one whole-image box vs two small GT boxes
+    # a peer project's issue / docs/rewards.md: one whole-image box vs two small GT boxes
     gt = [(0, 0, 5, 5), (50, 50, 55, 55)]
     assert reward("(0, 0, 100, 100)", gt, IoUOptions(method="union")) == pytest.approx(0.005)
     # hungarian: 25/10000 for one GT, the other unmatched: 0.0025 / 2

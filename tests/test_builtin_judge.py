@@ -37,6 +37,8 @@ class ChatServer:
         self.fail_first = 0           # answer the first N requests with this status
         self.fail_status = 500
         self.delay = 0.0              # seconds before answering
+        self.raw_first = 0            # answer the first N requests on HTTP 200 with raw_body
+        self.raw_body = ("text/html", b"<html><body>502 Bad Gateway</body></html>")
         self.requests: list[dict] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -63,6 +65,8 @@ class ChatServer:
                         self._send(404, {"error": {"message": "not found"}})
                     elif n <= server.fail_first:
                         self._send(server.fail_status, {"error": {"message": "scripted failure"}})
+                    elif n <= server.raw_first:
+                        self._send_raw(200, *server.raw_body)
                     else:
                         content = server.reply(body)
                         self._send(200, {
@@ -78,9 +82,11 @@ class ChatServer:
                         server.in_flight -= 1
 
             def _send(self, status, payload):
-                data = json.dumps(payload).encode()
+                self._send_raw(status, "application/json", json.dumps(payload).encode())
+
+            def _send_raw(self, status, content_type, data):
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -369,3 +375,133 @@ def test_through_the_composer(server):
 
 def test_render_prompt_fills_once():
     assert render_prompt("{question}|{answer}|{prediction}", "{answer}", "a", "p") == "{answer}|a|p"
+
+
+# ---------------------------------------------------------------- replies that are not chat completions
+
+NOT_CHAT_COMPLETIONS = [
+    ("text/html", b"<html><body>502 Bad Gateway</body></html>"),         # a proxy's page on HTTP 200
+    ("application/json", b"<html>oops</html>"),                          # labelled JSON, is not
+    ("application/json", b""),
+    ("application/json", b"null"),
+    ("application/json", b"[1, 2]"),
+    ("application/json", b'"just a string"'),
+    ("application/json", b'{"id": "x", "object": "chat.completion"}'),   # no choices
+    ("application/json", b'{"choices": []}'),
+    ("application/json", b'{"choices": "abc"}'),
+    ("application/json", b'{"choices": [null]}'),
+    ("application/json", b'{"choices": [{"message": "hi"}]}'),
+    ("application/json", b'{"choices": [{"message": {"content": 5}}]}'),
+    ("application/json", b'{"choices": [{"message": {"content": ["{score: 1}"]}}]}'),
+    ("application/json", b'{"choices": [{"message": {"role": "assistant"}}]}'),
+]
+
+
+@pytest.mark.parametrize("body", NOT_CHAT_COMPLETIONS, ids=lambda b: b[1][:40].decode())
+def test_a_reply_that_is_not_a_chat_completion_is_retried(server, body):
+    server.raw_first, server.raw_body = 1, body
+    assert run(opts(server)) == 1.0
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("body", NOT_CHAT_COMPLETIONS[:1] + NOT_CHAT_COMPLETIONS[-3:],
+                         ids=lambda b: b[1][:40].decode())
+def test_replies_that_are_never_chat_completions_follow_the_policy(server, body, caplog):
+    server.raw_first, server.raw_body = 100, body
+    with pytest.raises(RewardError, match="no verdict after 3 attempt"):
+        run(opts(server, max_retries=2))
+    assert len(server.requests) == 3
+    judge_module._clients.clear()
+    assert run(opts(server, max_retries=1, on_failure="none")) is None
+    assert len(server.requests) == 5
+    assert "no verdict" in caplog.text
+
+
+def test_the_html_reply_is_named_in_the_error(server):
+    server.raw_first = 100
+    with pytest.raises(RewardError) as info:
+        run(opts(server, max_retries=0))
+    assert "NotAChatCompletion" in str(info.value) and "502 Bad Gateway" in str(info.value)
+
+
+# ---------------------------------------------------------------- failures during training
+
+def test_tally_counts_verdicts_and_failures(server):
+    before = judge_module.tally()
+    # one completion of four never gets a parsable verdict
+    server.reply = lambda body: "I do not know." if "answer: Yes 0" in body["messages"][0]["content"] else "{score: 1}"
+    values = run_many(opts(server, max_retries=1, on_failure="none"), 4)
+    delta = judge_module.tally() - before
+    assert values.count(None) == 1 and values.count(1.0) == 3
+    assert (delta.asked, delta.failed, delta.zeroed) == (4, 1, 0)
+    assert delta.failure_rate == 0.25
+    # no call, no count: no answer, a skipped dataset, no reference
+    before = judge_module.tally()
+    run(opts(server), completion="<think>t</think><rethink>r</rethink>")
+    run(opts(server), sample=Sample(answer="x", dataset="ovd"))
+    assert (judge_module.tally() - before).asked == 0
+    # a raised failure is counted too
+    server.fail_first = 100
+    before = judge_module.tally()
+    with pytest.raises(RewardError):
+        run(opts(server, max_retries=0))
+    assert (judge_module.tally() - before).failed == 1
+
+
+def test_on_failure_zero_reproduces_grits_zero_with_a_counting_warning(server, caplog):
+    server.raw_first = 100           # the official code's "I do not know." -> parse error -> 0 after retries
+    before = judge_module.tally()
+    o = opts(server, max_retries=2, on_failure="zero", score_parsing="official")
+    assert run(o) == 0.0
+    assert run(o) == 0.0
+    assert len(server.requests) == 6  # retried first, as GRIT does (3 attempts each)
+    delta = judge_module.tally() - before
+    assert (delta.asked, delta.failed, delta.zeroed) == (2, 2, 2)
+    warnings = [r.getMessage() for r in caplog.records if "on_failure = 'zero'" in r.getMessage()]
+    assert len(warnings) == 2
+    assert "scored 0" in warnings[1] and "so far" in warnings[1]
+    assert int(warnings[1].split("): ")[1].split()[0]) >= 2   # the running count of zeros
+
+
+def test_for_training_turns_judge_failures_into_none():
+    from gritkit.config import load_config
+
+    cfg = load_config("grit-official")
+    trained = judge_module.for_training(cfg)
+    judge_spec = next(r for r in trained.rewards if r.name == "judge")
+    assert judge_spec.options["on_failure"] == "none"
+    assert judge_spec.options["binarize"] is True            # the rest is kept
+    assert next(r for r in cfg.rewards if r.name == "judge").options.get("on_failure") is None  # a copy
+    # explicit choices are kept: GRIT's zero when asked for, or a crash when asked for
+    for choice in ("zero", "raise"):
+        explicit = load_config({"rewards": [{"name": "judge", "options": {"on_failure": choice}}]})
+        assert judge_module.for_training(explicit).rewards[0].options["on_failure"] == choice
+    # a judge used as a fallback
+    fb = load_config({"rewards": [{"name": "answer_match", "fallback": "judge"}]})
+    assert judge_module.for_training(fb).rewards[0].fallback_options == {"on_failure": "none"}
+    # no judge: unchanged
+    plain = load_config("r1")
+    assert judge_module.for_training(plain) is plain
+
+
+def test_for_training_through_the_composer_gives_none(server):
+    from gritkit.compose import Composer
+    from gritkit.config import load_config
+
+    server.fail_first = 100
+    cfg = load_config({"rewards": [{"name": "judge", "options": {
+        "base_url": server.base_url, "model": "m", "max_retries": 0, "backoff_initial": 0.0}}]})
+    composer = Composer(judge_module.for_training(cfg))
+    (score,) = composer.score_many([COMPLETION], [SAMPLE])
+    assert score.rewards["judge"] is None
+
+
+def test_log_failure_rate_reports_one_batch(server):
+    server.reply = lambda body: "I do not know." if "answer: Yes 1" in body["messages"][0]["content"] else "{score: 1}"
+    logged = []
+    before = judge_module.tally()
+    run_many(opts(server, max_retries=0, on_failure="none"), 4)
+    assert judge_module.log_failure_rate(before, lambda name, value: logged.append((name, value))) == 0.25
+    assert logged == [("grit/judge_failure_rate", 0.25)]
+    # nothing asked since: nothing logged
+    assert judge_module.log_failure_rate(judge_module.tally(), logged.append) is None and len(logged) == 1

@@ -21,7 +21,7 @@ OFFICIAL_OPTIONS = {"bleu": {"official_quirk": True, "scale": 0.1}}
 
 @pytest.mark.parametrize("name, term", [(n, t) for n in GRIT for t in TERMS])
 def test_grit_table_through_the_registry(name, term):
-    # GRIT.md §1.4: each output's official per-term value, scored by name as the grit-official preset does.
+    # GRIT's published example outputs: each output's official per-term value, scored by name as the grit-official preset does.
     row = GRIT[name]
     got = score(term, row["completion"], options=OFFICIAL_OPTIONS.get(term), **row["sample"])
     assert got == pytest.approx(row["official"][term], abs=1e-12)

@@ -115,7 +115,7 @@ def test_helpers():
 
 
 def test_degenerate_grit_output_is_penalised():
-    # GRIT.md §1.4: a GRIT checkpoint with the wrong prompt writes "room room room ..."
+    # GRIT's published example outputs: a GRIT checkpoint with the wrong prompt writes "room room room ..."
     text = "There\n3 is are are three " + "room " * 40 + "of"
     # 47 words, 45 positions; back-to-back "room room|room room" at 37 of them: 0.5 * (1 - 37/45)
     assert rep(text, RepetitionOptions(ngram_size=2)) == pytest.approx(0.5 * (1 - 37 / 45))

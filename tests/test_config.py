@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from gritkit.config import (ColumnMap, RewardConfig, RewardSpec, gate_order, list_presets, load_config,
+from gritkit.config import (RewardConfig, RewardSpec, gate_order, list_presets, load_config,
                             load_preset)
 from gritkit.errors import ConfigError, DataError
 from gritkit.models import Sample
+from gritkit.records import ColumnMap, RecordReader
 
 TOML = """
 description = "test"
@@ -260,11 +261,13 @@ def test_string_numbers_are_accepted_for_sizes():
 
 def test_make_sample_applies_config_defaults_and_override():
     cfg = load_config({"rewards": [{"name": "x"}], "box_format": "norm_1000", "max_pixels": 200704})
-    assert cfg.make_sample({}).box_format == "norm_1000"
-    assert cfg.make_sample({"box_format": "xywh"}).box_format == "xywh"
-    assert cfg.make_sample({"box_format": "xywh"}, box_format="qwen2_5_vl").box_format == "qwen2_5_vl"
-    assert cfg.make_sample({}).max_pixels == 200704
-    assert isinstance(cfg.make_sample({}), Sample)
+    reader = RecordReader.from_config(cfg)
+    assert reader.sample({}).box_format == "norm_1000"
+    assert reader.sample({"box_format": "xywh"}).box_format == "xywh"
+    assert RecordReader.from_config(cfg, box_format="qwen2_5_vl").sample({"box_format": "xywh"}).box_format \
+        == "qwen2_5_vl"
+    assert reader.sample({}).max_pixels == 200704
+    assert isinstance(reader.sample({}), Sample)
 
 
 def test_a_preset_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch):

@@ -130,7 +130,7 @@ def test_qwen2_5_vl_uses_the_trainers_resized_size_when_given():
 
 
 def test_grit_readme_truck_box_in_the_training_frame():
-    # GRIT.md §1.4 example 2: "(0, 209, 488, 364)" from GRIT-Qwen: y2 = 364 is the bottom edge of the
+    # GRIT's published example outputs example 2: "(0, 209, 488, 364)" from GRIT-Qwen: y2 = 364 is the bottom edge of the
     # 504x364 frame GRIT trains in. For a 640x480 COCO image it maps to x*640/504, y*480/364:
     # 209*480/364 = 275.60, 488*640/504 = 619.68, 364*480/364 = 480
     s = Sample(image_size=VGA, box_format="qwen2_5_vl_grit")

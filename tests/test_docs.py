@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from gritkit import hookspecs
-from gritkit.config import ColumnMap, GateSpec, RewardConfig, RewardSpec, list_presets, load_preset
+from gritkit.records import ColumnMap
+from gritkit.config import GateSpec, RewardConfig, RewardSpec, list_presets, load_preset
 from gritkit.plugins import isolated_plugin_manager
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"

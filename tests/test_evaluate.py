@@ -47,7 +47,8 @@ import pytest
 
 from gritkit.cli import main
 from gritkit.evaluate import (RecordMetrics, aggregate, bootstrap_ci, deduplicate, evaluate, metric_config,
-                              parse_field_renames, summarize)
+                              summarize)
+from gritkit.records import parse_field_renames
 
 
 def out(think: str, answer: str | None) -> str:

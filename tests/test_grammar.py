@@ -9,7 +9,7 @@ from gritkit import try_parse
 from gritkit.grammar import available_grammars, load_grammar
 from gritkit.errors import GrammarError
 
-# (text, expected boxes as (coords, label, syntax)), modelled on GRIT.md §1.4 and on what
+# (text, expected boxes as (coords, label, syntax)), modelled on GRIT's published example outputs and on what
 # Qwen2-VL, Qwen2.5-VL, InternVL and DeepSeek-VL2 write.
 BOX_CASES = [
     pytest.param("1. (200, 168, 248, 202)\n2. (463, 171, 483, 186)",

@@ -69,7 +69,7 @@ def test_deviations(text, codes):
 
 
 def test_recovery_keeps_sections_and_every_box():
-    # truncated: no </think>, no </answer>, as GRIT.md §1.4's malformed example
+    # truncated: no </think>, no </answer>, as GRIT's published example outputs's malformed example
     text = ('<think> dog at [120, 45, 300, 260] … {"bbox_2d": [310, 20, 360, 70]} <rethink> looks right '
             '</rethink> <answer> yes')
     r = try_parse(text)

@@ -20,6 +20,15 @@ from gritkit.plugins import (GritPluginManager, PluginLoadWarning, build_plugin_
 from _plugin_helpers import ROOT, fake_distribution, forget_modules, install_example
 
 
+
+def always_one(result, sample):
+    return 1.0
+
+
+def always_nine(result, sample):
+    return 9.0
+
+
 def module(name: str, **attrs) -> types.ModuleType:
     mod = types.ModuleType(name)
     for key, value in attrs.items():
@@ -59,7 +68,7 @@ def test_hook_register_rewards():
     @gritkit.hookimpl
     def register_rewards(register):
         register.reward(bonus, options=Opts, description="  boxes times a bonus  ")
-        register(lambda result, sample: 1.0, name="one", batched=False)
+        register(always_one, name="one", batched=False)
 
     plugin = module("my_rewards", register_rewards=register_rewards)
     with isolated_plugin_manager(builtins=False, plugins=[plugin]) as pm:
@@ -187,7 +196,7 @@ def test_duplicate_reward_name_names_both_plugins():
 def test_replace_true_overrides_on_purpose():
     @gritkit.hookimpl
     def register_rewards(register):
-        register(lambda r, s: 9.0, name="same", replace=True)
+        register(always_nine, name="same", replace=True)
 
     pm = build_plugin_manager(builtins=False, entry_points=False,
                               plugins=[reward_plugin("first", "same"), module("second", register_rewards=register_rewards)])
@@ -254,10 +263,10 @@ def test_disable_a_builtin_by_short_name():
 def test_gritkit_plugins_loads_files_and_modules(tmp_path, monkeypatch):
     (tmp_path / "local_one.py").write_text(
         "import gritkit\n@gritkit.hookimpl\ndef register_rewards(register):\n"
-        "    register(lambda r, s: 1.0, name='local_one')\n")
+        "    def local_one(r, s):\n        return 1.0\n    register(local_one)\n")
     (tmp_path / "local_two.py").write_text(
         "import gritkit\n@gritkit.hookimpl\ndef register_rewards(register):\n"
-        "    register(lambda r, s: 2.0, name='local_two')\n")
+        "    def local_two(r, s):\n        return 2.0\n    register(local_two)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
         pm = manager_from_environment({"GRITKIT_LOAD_PLUGINS": "",
@@ -333,7 +342,7 @@ def test_third_party_hook_that_raises_is_skipped(tmp_path, monkeypatch):
     fake_distribution(tmp_path, "gritkit-raiser", "1.0", {"raiser": "gritkit_raiser_mod"}, {
         "gritkit_raiser_mod.py":
             "import gritkit\n@gritkit.hookimpl\ndef register_rewards(register):\n"
-            "    register(lambda r, s: 1.0, name='half_done')\n    raise ValueError('bad state')\n"})
+            "    def half_done(r, s):\n        return 1.0\n    register(half_done)\n    raise ValueError('bad state')\n"})
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
         with pytest.warns(PluginLoadWarning, match=r"raised in its register_rewards\(\) hook: ValueError"):
@@ -395,8 +404,39 @@ def test_add_and_remove_plugin_recollects():
 
 def test_bare_hook_function_is_a_plugin():
     def register_rewards(register):
-        register(lambda r, s: 1.0, name="bare")
+        register(always_one, name="bare")
 
     pm = GritPluginManager()
     pm.add_plugin(register_rewards, name="bare_plugin")
     assert pm.rewards.get("bare").plugin == "bare_plugin"
+
+
+@pytest.mark.parametrize("source, shown", [
+    # the failing line of the plugin's own code, and the function it was in
+    ("import os\n\ndef setup():\n    return {}['missing_key']\n\nsetup()\n",
+     ["Traceback (most recent call last):", "line 4, in setup", "return {}['missing_key']", "KeyError"]),
+    # a syntax error: the line and a caret
+    ("x = 1\ndef f(:\n    pass\n", ["line 2", "def f(:", "^", "SyntaxError"]),
+])
+def test_import_failure_message_shows_the_traceback_it_promises(tmp_path, source, shown):
+    path = tmp_path / "broken_where.py"
+    path.write_text(source)
+    with pytest.raises(PluginError) as info:
+        manager_from_environment({"GRITKIT_LOAD_PLUGINS": "", "GRITKIT_PLUGINS": str(path)})
+    message = str(info.value)
+    assert "broken_where.py" in message and "traceback above shows where" in message
+    for text in shown:
+        assert text in message, (text, message)
+    assert "importlib" not in message   # only the plugin's own frames
+    assert message.index(shown[1]) < message.index("Fix the error")
+
+
+def test_local_plugin_whose_hook_raises_shows_where(tmp_path):
+    path = tmp_path / "hook_raises.py"
+    path.write_text("import gritkit\n\n@gritkit.hookimpl\ndef register_rewards(register):\n"
+                    "    raise RuntimeError('no model here')\n")
+    with pytest.raises(PluginError) as info:
+        manager_from_environment({"GRITKIT_LOAD_PLUGINS": "", "GRITKIT_PLUGINS": str(path)})
+    message = str(info.value)
+    assert "line 5, in register_rewards" in message and "raise RuntimeError('no model here')" in message
+    assert "pluggy" not in message

@@ -1,11 +1,12 @@
-"""The shipped presets on GRIT's example outputs (GRIT.md §1.4), with hand-checked values."""
+"""The shipped presets on GRIT's example outputs (GRIT's published example outputs), with hand-checked values."""
 
 from __future__ import annotations
 
 import pytest
 
 from gritkit.compose import Composer
-from gritkit.config import ColumnMap, list_presets, load_preset
+from gritkit.records import ColumnMap
+from gritkit.config import list_presets, load_preset
 from gritkit.plugins import isolated_plugin_manager
 
 EX1 = ("<think>\nThere are six zebras in the picture. The coordinates for the zebras are as follows:\n"
@@ -27,7 +28,7 @@ def official(a, t, g, b):
     return {"answer_format": a, "think_format": t, "grounded_format": g, "bleu": b}
 
 
-# GRIT.md §1, "Illustrative malformed outputs": the official per-term scores.
+# GRIT's published example outputs, "Illustrative malformed outputs": the official per-term scores.
 OFFICIAL_CASES = [
     (EX1, {"answer": 7, "dataset": "tallyqa"}, official(0.5, 0.5, 1.5, 0.05)),
     (EX3, {"answer": "No", "dataset": "vsr"}, official(0.5, 0.5, 0.0, 0.05)),

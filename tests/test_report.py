@@ -157,7 +157,7 @@ def test_scored_file_with_outputs(tmp_path: Path, capsys):
     code = main(["report", str(scored), "--outputs", str(outputs)])
     captured = capsys.readouterr()
     assert code == 1  # one scored line had no rewards
-    assert "no rewards (not valid JSON)" in captured.err
+    assert "not scored, no rewards (not valid JSON)" in captured.err
     out = tmp_path / "scores.jsonl.report"
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "3 outputs checked" in md

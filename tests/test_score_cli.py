@@ -187,6 +187,8 @@ def test_workers_keep_order_and_match_one_process(plugin_file, tmp_path, config_
     import gritkit.commands.score as score_cmd
 
     monkeypatch.setattr(score_cmd, "CHUNK", 8)  # many small chunks across the workers
+    monkeypatch.setattr(score_cmd, "WORKER_CHUNK", 8)
+    monkeypatch.setattr(score_cmd, "MIN_LINES_PER_WORKER", 10)  # so 300 lines are spread
     rows = []
     for i in range(300):
         rows.append([{"output": GOOD * (i % 3 + 1), "split": "val" if i % 2 else "x"}, "[1]",
@@ -202,7 +204,7 @@ def test_workers_keep_order_and_match_one_process(plugin_file, tmp_path, config_
 
 
 def test_grit_official_preset_gives_the_official_values(tmp_path, capsys):
-    """GRIT.md §1.4's outputs through `gritkit score --preset grit-official --json`."""
+    """GRIT's published example outputs's outputs through `gritkit score --preset grit-official --json`."""
     from test_presets import OFFICIAL_CASES
 
     rows = [{"output": text, **record} for text, record, _ in OFFICIAL_CASES]
@@ -342,3 +344,56 @@ def test_progress_bar_on_a_terminal_keeps_the_output(pm, tmp_path, config_file, 
     calls.clear()
     run_json(capsys, "score", data, "--config", str(config_file), "--json", "--no-progress")
     assert calls[0]["enabled"] is False
+
+
+@pytest.mark.parametrize("requested, lines, cores, expected", [
+    (1, 10 ** 6, 8, 1),
+    (4, 1000, 8, 1),            # too few lines to pay for start-up
+    (4, 10 ** 6, 2, 2),         # never more than the cores
+    (8, 7000, 8, 3),            # one worker per MIN_LINES_PER_WORKER lines
+    (2, None, 2, 2),            # standard input: no line count
+])
+def test_choose_workers(monkeypatch, requested, lines, cores, expected):
+    import gritkit.commands.score as score_cmd
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    n, why = score_cmd.choose_workers(requested, lines)
+    assert n == expected and (bool(why) == (n != requested))
+
+
+def test_ctrl_c_with_workers_exits_130_quietly(tmp_path):
+    import signal
+    import time
+
+    slow = tmp_path / "slow_plugin.py"  # a reward slow enough that the run is surely under way
+    slow.write_text("import time\nimport gritkit\n\ndef slow(r, s):\n    time.sleep(0.002)\n    return 1.0\n\n"
+                    "@gritkit.hookimpl\ndef register_rewards(register):\n    register(slow)\n")
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"rewards": [{"name": "slow"}]}))
+    data = write_jsonl(tmp_path / "big.jsonl", [{"output": GOOD}] * 50000)
+    out = tmp_path / "out.jsonl"
+    with open(out, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "gritkit.cli", "-p", str(slow), "score", data, "--config",
+                                 str(cfg), "--json", "--workers", "2"], stdout=fh, stderr=subprocess.PIPE,
+                                text=True, env={**os.environ, "GRITKIT_LOAD_PLUGINS": ""})
+        deadline = time.monotonic() + 60
+        while out.stat().st_size == 0 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)  # scoring has visibly started once the first chunk is written
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+
+
+def test_score_start_up_imports_only_what_scoring_needs(tmp_path):
+    """`gritkit score` imports no trainer, no Lark (grammar tables cached), no other command."""
+    data = write_jsonl(tmp_path / "one.jsonl", [{"output": GOOD}])
+    probe = ("import sys, runpy; sys.argv = ['gritkit', 'score', %r, '--preset', 'grit', '--json'];\n"
+             "from gritkit.cli import main; main()\n"
+             "bad = [m for m in ('torch', 'transformers', 'trl', 'lark', 'rich', 'asyncio', 'gritkit.export',\n"
+             "       'gritkit.generate', 'gritkit.tiny', 'gritkit.train') if m in sys.modules]\n"
+             "print('IMPORTED', bad)") % data
+    env = {**os.environ, "GRITKIT_LOAD_PLUGINS": "", "GRITKIT_CACHE_DIR": str(tmp_path / "cache")}
+    subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)  # warm
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True).stdout
+    assert "IMPORTED []" in out, out

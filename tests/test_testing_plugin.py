@@ -43,7 +43,7 @@ def test_registered_context_manager_registers_then_removes(grit_pm):
 def test_registered_a_file_and_a_module(grit_pm, tmp_path):
     path = tmp_path / "file_plugin.py"
     path.write_text("import gritkit\n@gritkit.hookimpl\ndef register_rewards(register):\n"
-                    "    register(lambda r, s: 3.0, name='from_file')\n")
+                    "    def from_file(r, s):\n        return 3.0\n    register(from_file)\n")
     try:
         with registered(str(path)):
             assert score("from_file", GOOD) == 3.0

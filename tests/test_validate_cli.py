@@ -66,7 +66,9 @@ def test_field_option(tmp_path, capsys):
 def test_human_output_names_path_record_line_column(jsonl, capsys):
     code, out, _ = run(["validate", str(jsonl)], capsys)
     assert code == 1
-    assert f"{jsonl}:3: line 1, column {len(BAD) + 1}: The <think> section" in out
+    # FILE:LINE names the record by its 1-based line in the file (record index 3 is line 4),
+    # then the position inside the output
+    assert f"{jsonl}:4: line 1, column {len(BAD) + 1}: The <think> section" in out
     assert "^" in out
     assert out.strip().endswith("2 valid, 5 invalid")
 

@@ -18,4 +18,4 @@ def center_hit(result: ParseResult, sample: Sample) -> "float | None":
 
 @gritkit.hookimpl
 def register_rewards(register):
-    register.reward(center_hit, name="center_hit", description="the first box holds the image centre")
+    register(center_hit, name="center_hit", description="the first box holds the image centre")

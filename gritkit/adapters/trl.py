@@ -21,26 +21,34 @@ or ``None`` ("not applicable") per completion, never NaN, and never raises on a
 malformed completion.
 
 All functions made by one :func:`to_trl` call share one per-batch cache: the
-completions are parsed and the samples built once per batch, whichever function
-TRL calls first. Importing this module imports neither ``trl`` nor ``torch``.
+completions are parsed, the samples built and every reward computed once per
+batch (:meth:`gritkit.compose.Composer.values`), whichever function TRL calls
+first; the others read their column. A reward used as a gate runs once. Concurrent
+calls (TRL's async GRPO runs reward functions on threads) wait for that one
+computation. Importing this module imports neither ``trl`` nor ``torch``.
+
+TRL's async GRPO (``trl.experimental.async_grpo``) sums reward functions with
+``np.nansum`` and has no ``reward_weights``: use ``to_trl(..., combine=True)``
+there. The per-reward functions warn once (:class:`AsyncGRPOWeightsWarning`) when
+they are called the way it calls them and the config's weights are not all 1.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import threading
 import warnings
 from typing import Any, Callable, Optional, Sequence
 
-from gritkit.adapters._common import (box_format_for, build_sample, check_columns, column_map,
-                                      completion_text, finite_or_none, infer_family, load_composer,
-                                      pixels_from_processor, prompt_question, required_fields)
+from gritkit.adapters._common import box_format_for, infer_family, load_composer, pixels_from_processor
 from gritkit.errors import ConfigError, DataError
+from gritkit.builtin.judge import FAILURE_RATE_METRIC as JUDGE_FAILURE_METRIC
+from gritkit.builtin.judge import tally as judge_tally
+from gritkit.records import THINK_TAGS, RecordReader, check_columns, completion_text, prompt_question
 
 __all__ = ["to_trl", "GritReward", "GritAsyncReward", "GritTotalReward", "TrlBatch", "PARSE_ERROR_METRIC",
-           "PARSE_ERROR_COLUMN"]
+           "PARSE_ERROR_COLUMN", "JUDGE_FAILURE_METRIC", "AsyncGRPOWeightsWarning"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +60,18 @@ PARSE_ERROR_COLUMN = "grit_parse_error"
 _COLUMNS_FIX = ("Fix: give the dataset GRIT's columns (answer, bboxs, width, height, dataset, image), or map "
                 "yours: to_trl(..., columns={'answer': 'solution', 'gt_boxes': 'boxes'}).")
 
+
+
+class AsyncGRPOWeightsWarning(UserWarning):
+    """gritkit's per-reward functions are called by TRL's async GRPO, which ignores ``reward_weights``."""
+
+
+def _async_grpo_call(kwargs: dict) -> bool:
+    # GRPOTrainer always passes trainer_state, log_extra and log_metric; trl.experimental.async_grpo's
+    # _score_group passes completions, prompts, completion_ids and the dataset columns only.
+    return "completion_ids" in kwargs and not {"trainer_state", "log_metric", "log_extra"} & set(kwargs)
+
+
 # Keyword arguments TRL passes that are not dataset columns.
 _TRAINER_KWARGS = frozenset({"prompts", "completions", "completion_ids", "trainer_state", "log_extra",
                              "log_metric", "environments"})
@@ -61,29 +81,45 @@ class TrlBatch:
     """Per-batch state shared by the reward functions of one :func:`to_trl` call.
 
     TRL calls every reward function with the *same* ``completions`` list object for
-    one batch, so the first function to run parses the completions and builds the
-    samples, and the others reuse them (an identity check, so a new batch always
-    recomputes). Holds the settings that turn rows into samples.
+    one batch. The first function to run turns the rows into samples
+    (:class:`gritkit.records.RecordReader`), parses the completions once, and has
+    the :class:`~gritkit.compose.Composer` compute *every* component once
+    (:meth:`~gritkit.compose.Composer.values`: each reward, gate included, runs once
+    per completion); the other functions only read their column. An identity check
+    on ``completions`` means a new batch always recomputes; a lock means concurrent
+    calls (TRL's async GRPO scores on threads) wait for that one computation.
     """
 
-    def __init__(self, *, cmap: Any, grammar: Any = "grit", box_format: Optional[str] = None,
-                 default_box_format: Optional[str] = None, min_pixels: Optional[int] = None,
-                 max_pixels: Optional[int] = None, image_root: Optional[str] = None,
+    def __init__(self, *, composer: Any, reader: Any, grammar: Any = "grit",
                  log_parse_errors: bool = True, parse_error_column: bool = False,
                  required: Optional[dict] = None):
-        self.cmap = cmap
+        self.composer = composer
+        self.reader = reader
         self.grammar = grammar
-        self.box_format = box_format
-        self.default_box_format = default_box_format
         self.required = dict(required or {})
-        self.min_pixels = min_pixels
-        self.max_pixels = max_pixels
-        self.image_root = image_root
         self.log_parse_errors = log_parse_errors
         self.parse_error_column = parse_error_column
+        self.think_tags = _think_tags(grammar)
         self._lock = threading.Lock()
         self._key: Any = None
         self._value: Any = None
+        self._warned_async_grpo = False
+
+    def warn_if_async_grpo(self, kwargs: dict) -> None:
+        """Warn once when TRL's async GRPO calls per-reward functions whose weights it will drop."""
+        if self._warned_async_grpo or not _async_grpo_call(kwargs):
+            return
+        weights = self.composer.weights
+        if all(w == 1.0 for w in weights):
+            return  # an unweighted sum is the weighted total
+        self._warned_async_grpo = True
+        names = ", ".join(f"{n}={w:g}" for n, w in zip(self.composer.names, weights))
+        warnings.warn(
+            "gritkit's reward functions are being called the way TRL's async GRPO (trl.experimental.async_grpo) "
+            "calls them: it sums reward functions with np.nansum and has no reward_weights, so the config's "
+            f"weights ({names}) are ignored and the reward is their unweighted sum.\n"
+            "Fix: use one function that returns the weighted total: to_trl(..., combine=True).",
+            AsyncGRPOWeightsWarning, stacklevel=3)
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -96,8 +132,17 @@ class TrlBatch:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
+    def scores(self, kwargs: dict) -> tuple[list, dict[str, list]]:
+        """``(results, {component: values})`` for one call's kwargs: computed once per batch."""
+        results, _, values = self._batch(kwargs)
+        return results, values
+
     def prepare(self, kwargs: dict) -> tuple[list, list]:
-        """``(results, samples)`` for one call's kwargs; cached per batch; logs the parse-error rate once."""
+        """``(results, samples)`` of the same once-per-batch computation."""
+        results, samples, _ = self._batch(kwargs)
+        return results, samples
+
+    def _batch(self, kwargs: dict) -> tuple[list, list, dict[str, list]]:
         completions = kwargs.get("completions")
         if completions is None:
             raise ConfigError(
@@ -105,16 +150,19 @@ class TrlBatch:
                 "It follows TRL's reward contract: fn(prompts=..., completions=..., **columns). "
                 f"Got the keyword arguments: {', '.join(sorted(kwargs)) or '(none)'}.")
         with self._lock:
-            if self._key is not None and self._key[0] is completions and self._key[1] == len(completions):
+            key = self._key
+            if key is not None and key[0] is completions and key[1] == len(completions):
                 return self._value
-        results, samples = self._compute(completions, kwargs)
-        with self._lock:
-            self._key = (completions, len(completions))
-            self._value = (results, samples)
-        self._log(results, kwargs)
-        return results, samples
+            results, samples = self._prepare(completions, kwargs)
+            before = judge_tally()
+            values = self.composer.values(results, samples)
+            judged = judge_tally() - before
+            value = (results, samples, values)
+            self._key, self._value = (completions, len(completions)), value
+        self._log(results, kwargs, judged)
+        return value
 
-    def _compute(self, completions: Sequence[Any], kwargs: dict) -> tuple[list, list]:
+    def _prepare(self, completions: Sequence[Any], kwargs: dict) -> tuple[list, list]:
         from gritkit import try_parse
 
         n = len(completions)
@@ -128,12 +176,11 @@ class TrlBatch:
                     "completions.\nTRL passes every dataset column as a list aligned with the completions; "
                     "call the function the same way: fn(completions=[...], answer=[...], ...).")
         if self.required:
-            check_columns(columns, self.cmap, self.required, where="the dataset",
+            check_columns(columns, self.reader.columns, self.required, where="the dataset",
                           fix=_COLUMNS_FIX)
         prompts = kwargs.get("prompts")
         completion_ids = kwargs.get("completion_ids")
-        texts = [completion_text(c) for c in completions]
-        results = [try_parse(t, self.grammar) for t in texts]
+        results = [try_parse(completion_text(c, self.think_tags), self.grammar) for c in completions]
         samples = []
         for i in range(n):
             record = {name: values[i] for name, values in columns.items()}
@@ -141,24 +188,34 @@ class TrlBatch:
             if prompts is not None and i < len(prompts) and "question" not in record:
                 question = prompt_question(prompts[i])
             ids = completion_ids[i] if completion_ids is not None and i < len(completion_ids) else None
-            samples.append(build_sample(
-                record, self.cmap, box_format=self.box_format, default_box_format=self.default_box_format,
-                min_pixels=self.min_pixels, max_pixels=self.max_pixels, completion_ids=ids,
-                question=question, image_root=self.image_root, index=i, fix=_COLUMNS_FIX))
+            samples.append(self.reader.sample(record, i, question=question, completion_ids=ids))
         return results, samples
 
-    def _log(self, results: list, kwargs: dict) -> None:
+    def _log(self, results: list, kwargs: dict, judged: Any = None) -> None:
         if not results:
             return
         log_metric = kwargs.get("log_metric")
         if self.log_parse_errors and callable(log_metric):
             rate = sum(1 for r in results if not r.ok) / len(results)
             _safe(log_metric, PARSE_ERROR_METRIC, float(rate))
+        if judged is not None and judged.asked and callable(log_metric):
+            _safe(log_metric, JUDGE_FAILURE_METRIC, float(judged.failure_rate))
         log_extra = kwargs.get("log_extra")
         if self.parse_error_column and callable(log_extra):
             _safe(log_extra, PARSE_ERROR_COLUMN,
                   ["" if r.ok or r.error is None else f"{r.error.line}:{r.error.column} {r.error.message}"
                    for r in results])
+
+
+def _think_tags(grammar: Any) -> tuple[str, str]:
+    # The tags that wrap reasoning a chat parser moved out of ``content``: the grammar's own.
+    from gritkit.grammar import load_grammar
+
+    try:
+        g = grammar if hasattr(grammar, "open_tag") else load_grammar(grammar)
+        return g.open_tag("think"), g.close_tag("think")
+    except Exception:  # a grammar without a think section
+        return THINK_TAGS
 
 
 def _safe(fn: Callable, *args) -> None:
@@ -169,128 +226,73 @@ def _safe(fn: Callable, *args) -> None:
         logger.warning("gritkit: logging through %r failed: %s", fn, exc)
 
 
-def _run_maybe_async(value: Any) -> Any:
-    if not inspect.isawaitable(value):
-        return value
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(_await(value))
-    # Called from inside a running loop (rare for a sync reward): run it on a helper thread.
-    out: dict = {}
-
-    def target():
-        out["v"] = asyncio.run(_await(value))
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join()
-    return out["v"]
-
-
-async def _await(value):
-    return await value
-
-
-def _values(raw: Any, n: int, name: str) -> list[Optional[float]]:
-    raw = list(raw) if raw is not None else []
-    if len(raw) != n:
-        raise ConfigError(f"gritkit reward {name!r} returned {len(raw)} values for {n} completions.")
-    return [finite_or_none(v) for v in raw]
-
-
 class GritReward:
     """One gritkit reward as a TRL reward function (``rewards/<name>/mean`` in the logs).
 
     Attributes:
-        __name__: the reward's name (TRL's display name).
+        __name__: the component's name (TRL's display name).
         weight: the weight from the config (returned by :func:`to_trl` in ``reward_weights``).
-        component: the composer component (``component(results, samples) -> list``).
-        batch: the shared :class:`TrlBatch`.
+        batch: the shared :class:`TrlBatch`; the function returns its component's column.
     """
 
-    def __init__(self, component: Any, batch: TrlBatch, name: Optional[str] = None):
-        self.component = component
+    def __init__(self, name: str, weight: float, batch: TrlBatch):
+        self.__name__ = name
+        self.weight = float(weight)
         self.batch = batch
-        self.__name__ = name or getattr(component, "__name__", None) or type(component).__name__
-        self.weight = float(getattr(component, "weight", 1.0))
 
     def __repr__(self) -> str:
         return f"<gritkit reward {self.__name__!r} weight={self.weight}>"
 
     def __call__(self, prompts: Any = None, completions: Any = None, **kwargs: Any) -> list[Optional[float]]:
+        self.batch.warn_if_async_grpo(kwargs)
         kwargs["prompts"], kwargs["completions"] = prompts, completions
-        results, samples = self.batch.prepare(kwargs)
-        raw = _run_maybe_async(self.component(results, samples))
-        return _values(raw, len(results), self.__name__)
+        return list(self.batch.scores(kwargs)[1][self.__name__])
 
 
 class GritAsyncReward(GritReward):
-    """:class:`GritReward` for an ``async`` component (e.g. an LLM judge).
+    """:class:`GritReward` for a component whose reward is ``async`` (e.g. an LLM judge).
 
-    TRL detects the ``async def __call__`` and runs it concurrently with the other
-    async reward functions, after the synchronous ones.
+    TRL sees the ``async def __call__`` and runs it concurrently with its other async
+    reward functions; the batch is scored on a worker thread meanwhile.
     """
 
     async def __call__(self, prompts: Any = None, completions: Any = None,  # type: ignore[override]
                        **kwargs: Any) -> list[Optional[float]]:
+        self.batch.warn_if_async_grpo(kwargs)
         kwargs["prompts"], kwargs["completions"] = prompts, completions
-        results, samples = self.batch.prepare(kwargs)
-        # The component runs its coroutines on gritkit's own loop; a worker thread keeps
-        # TRL's loop free to run the other async reward functions meanwhile.
-        raw = await asyncio.to_thread(self.component, results, samples)
-        if inspect.isawaitable(raw):
-            raw = await raw
-        return _values(raw, len(results), self.__name__)
-
-
-def _is_async(component: Any) -> bool:
-    if getattr(component, "is_async", False) is True:
-        return True
-    call = component if inspect.isfunction(component) else getattr(component, "__call__", None)
-    return inspect.iscoroutinefunction(call)
+        _, values = await asyncio.to_thread(self.batch.scores, kwargs)
+        return list(values[self.__name__])
 
 
 class GritTotalReward:
     """Every configured reward summed into one TRL reward function (``combine=True``).
 
-    The value is ``sum(weight * value)`` over the rewards that apply; ``None`` when
-    none applies. Each component's batch mean goes to ``log_metric`` as
-    ``grit/<name>``, and with ``log_components=True`` each one's values to
-    ``log_extra`` as a completions-table column.
+    The value is ``sum(weight * value)`` over the rewards that apply
+    (:meth:`gritkit.compose.Composer.totals`); ``None`` when none applies. Each
+    component's batch mean goes to ``log_metric`` as ``grit/<name>``, and with
+    ``log_components=True`` each one's values to ``log_extra`` as a column.
     """
 
-    def __init__(self, components: Sequence[Any], batch: TrlBatch, name: str = "gritkit",
-                 log_components: bool = False):
-        self.components = list(components)
+    def __init__(self, batch: TrlBatch, name: str = "gritkit", log_components: bool = False):
         self.batch = batch
         self.__name__ = name
         self.weight = 1.0
         self.log_components = log_components
 
     def __repr__(self) -> str:
-        names = ", ".join(getattr(c, "__name__", "?") for c in self.components)
-        return f"<gritkit total reward {self.__name__!r} of {names}>"
+        return f"<gritkit total reward {self.__name__!r} of {', '.join(self.batch.composer.names)}>"
 
     def __call__(self, prompts: Any = None, completions: Any = None, **kwargs: Any) -> list[Optional[float]]:
         kwargs["prompts"], kwargs["completions"] = prompts, completions
-        results, samples = self.batch.prepare(kwargs)
-        n = len(results)
-        totals: list[Optional[float]] = [None] * n
+        _, values = self.batch.scores(kwargs)
         log_metric, log_extra = kwargs.get("log_metric"), kwargs.get("log_extra")
-        for comp in self.components:
-            name = getattr(comp, "__name__", type(comp).__name__)
-            values = _values(_run_maybe_async(comp(results, samples)), n, name)
-            w = float(getattr(comp, "weight", 1.0))
-            for i, v in enumerate(values):
-                if v is not None:
-                    totals[i] = (totals[i] or 0.0) + w * v
-            applicable = [v for v in values if v is not None]
+        for name, vals in values.items():
+            applicable = [v for v in vals if v is not None]
             if callable(log_metric) and applicable:
                 _safe(log_metric, f"grit/{name}", sum(applicable) / len(applicable))
             if self.log_components and callable(log_extra):
-                _safe(log_extra, f"grit_{name}", values)
-        return totals
+                _safe(log_extra, f"grit_{name}", list(vals))
+        return self.batch.composer.totals(values)
 
 
 def _reference_pixels(processor: Any, min_pixels: Optional[int], max_pixels: Optional[int],
@@ -343,10 +345,10 @@ def to_trl(config_or_preset: Any = "grit", *, combine: bool = False, columns: An
         parse_error_column: add a ``grit_parse_error`` column to TRL's completions table.
         log_components: with ``combine=True``, also log each reward's values as a column.
         name: the combined function's name (default ``"gritkit"``).
-        require_columns: ``Sample`` fields whose columns must be in the dataset (an
-            error names them otherwise); default: those the configured built-in
-            rewards need (``answer`` for answer_match/judge/bleu/count, ``gt_boxes``
-            for iou); ``()`` checks nothing.
+        require_columns: ``Sample`` fields whose columns must be in the dataset (a
+            ``DataError`` names them otherwise); default: those the configured rewards
+            declare with ``register(..., requires=...)`` (built-ins: ``answer`` for
+            answer_match/judge/bleu/count, ``gt_boxes`` for iou); ``()`` checks nothing.
 
     Returns:
         ``(reward_funcs, reward_weights)``: pass them as ``GRPOTrainer(reward_funcs=...)``
@@ -372,26 +374,22 @@ def to_trl(config_or_preset: Any = "grit", *, combine: bool = False, columns: An
     lo = hi = None
     if "qwen2_5_vl" in (box_format, default_fmt):
         lo, hi = _reference_pixels(processor, min_pixels, max_pixels, config)
-    components = list(composer.components)
-    needed = required_fields(components) if require_columns is None else \
+    if not composer.components:
+        raise ConfigError("The reward config has no rewards; add at least one under [[rewards]].")
+    needed = composer.requires if require_columns is None else \
         {f: ["(require_columns)"] for f in require_columns}
-    batch = TrlBatch(cmap=column_map(columns, config),
+    reader = RecordReader.from_config(config, columns=columns, box_format=box_format,
+                                      default_box_format=default_fmt, min_pixels=lo, max_pixels=hi,
+                                      image_root=image_root, fix=_COLUMNS_FIX)
+    batch = TrlBatch(composer=composer, reader=reader,
                      grammar=_grammar_name(grammar or getattr(composer, "grammar", None)
                                            or getattr(config, "grammar", None) or "grit"),
-                     box_format=box_format, default_box_format=default_fmt, min_pixels=lo, max_pixels=hi,
-                     image_root=image_root, log_parse_errors=log_parse_errors,
-                     parse_error_column=parse_error_column, required=needed)
-    if not components:
-        raise ConfigError("The reward config has no rewards; add at least one under [[rewards]].")
+                     log_parse_errors=log_parse_errors, parse_error_column=parse_error_column,
+                     required=needed)
     if combine:
-        return [GritTotalReward(components, batch, name=name or "gritkit", log_components=log_components)], [1.0]
-    names = [getattr(c, "__name__", type(c).__name__) for c in components]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ConfigError(
-            f"The reward config uses {', '.join(map(repr, dupes))} more than once; TRL would log them under "
-            "one name. Give each a distinct name in the config (or use combine=True).")
-    funcs = [(GritAsyncReward if _is_async(c) else GritReward)(c, batch) for c in components]
+        return [GritTotalReward(batch, name=name or "gritkit", log_components=log_components)], [1.0]
+    funcs = [(GritAsyncReward if c.is_async and c.skip_reason is None else GritReward)(c.name, c.weight, batch)
+             for c in composer.components]
     return funcs, [f.weight for f in funcs]
 
 

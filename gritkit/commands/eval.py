@@ -92,7 +92,8 @@ def render_table(report, title: str = "") -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from gritkit.commands._progress import count_lines, progress_bar
-    from gritkit.evaluate import evaluate, parse_field_renames
+    from gritkit.evaluate import evaluate
+    from gritkit.records import parse_field_renames
 
     renames = parse_field_renames(args.field)
     config = args.config or args.preset

@@ -49,22 +49,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gritkit.commands._progress import count_lines, progress_bar
-    from gritkit.evaluate import parse_field_renames
-    from gritkit.render import parse_selection, render_file
+    from gritkit.records import parse_field_renames
+    from gritkit.render import iter_render_file, parse_selection
 
     selection = parse_selection(args.records) if args.records else None
     config = None if args.no_rewards else (args.config or args.preset or "grit")
     total = len(selection) if selection else count_lines(args.path)
+    # Streamed: each record is drawn, written and let go; only the problems are kept, to print.
+    messages: list[str] = []
+    written = on_placeholder = 0
     with progress_bar(total, "rendering") as advance:
-        results = render_file(args.path, images=args.images, out=args.out, records=selection,
-                              box_format=args.box_format, config=config,
-                              renames=parse_field_renames(args.field), html_page=args.html,
-                              progress=lambda: advance(1))
-    bad = [r for r in results if r.message]
-    for r in bad:
-        print(r.message, file=sys.stderr)
-    written = sum(1 for r in results if r.path is not None)
+        for r in iter_render_file(args.path, images=args.images, out=args.out, records=selection,
+                                  box_format=args.box_format, config=config,
+                                  renames=parse_field_renames(args.field), html_page=args.html,
+                                  progress=lambda: advance(1)):
+            written += r.path is not None
+            if r.message:
+                messages.append(r.message)
+                on_placeholder += r.path is not None
+    for message in messages:
+        print(message, file=sys.stderr)
     print(f"{written} picture(s) written to {args.out}"
-          + (f" ({sum(1 for r in bad if r.path is not None)} on a placeholder)" if bad else "")
+          + (f" ({on_placeholder} on a placeholder)" if messages else "")
           + (f"; {args.out.rstrip('/')}/index.html" if args.html else ""), file=sys.stderr)
-    return 1 if bad else 0
+    return 1 if messages else 0

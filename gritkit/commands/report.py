@@ -36,15 +36,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--outputs", metavar="FILE",
                    help="for a scored file: the outputs file it scored (joined on 'record'), "
                         "to check the outputs for reward-hacking signs")
-    p.add_argument("--field", default="output", metavar="NAME",
-                   help="field holding the output text in JSON Lines (default: output)")
+    p.add_argument("--text-column", default="output", metavar="NAME",
+                   help="the column holding the output text in JSON Lines (default: output); "
+                        "unlike --field elsewhere, this is not a rename")
     p.add_argument("--rewards", metavar="A,B",
                    help="for parquet logs: the reward columns (default: every numeric column that "
                         "is not step, advantage or another bookkeeping column)")
     p.add_argument("--many-boxes", type=int, default=10, metavar="N",
                    help="flag outputs with more than N boxes (default 10)")
-    p.add_argument("--whole-image", type=float, default=0.9, metavar="SHARE",
-                   help="flag boxes covering at least this share of the image (default 0.9)")
+    p.add_argument("--whole-image", type=float, default=0.95, metavar="SHARE",
+                   help="flag boxes covering at least this share of the image (default 0.95, "
+                        "the box_in_image reward's; see gritkit.boxes)")
     p.add_argument("--grammar", default="grit", help="grammar the outputs are parsed with (default grit)")
     p.add_argument("--no-plots", action="store_true", help="write report.md only (no matplotlib)")
 
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from gritkit.report import load_report_data, write_report
 
     rewards = [r.strip() for r in args.rewards.split(",") if r.strip()] if args.rewards else None
-    data = load_report_data(args.path, outputs=args.outputs, field_name=args.field, rewards=rewards)
+    data = load_report_data(args.path, outputs=args.outputs, field_name=args.text_column, rewards=rewards)
     out = Path(args.out) if args.out else default_out(args.path)
     with progress_bar(len(data.rows), "checking outputs") as advance:
         summary = write_report(data, out, many_boxes=args.many_boxes, whole_image=args.whole_image,
@@ -69,5 +71,7 @@ def run(args: argparse.Namespace) -> int:
     print(summary.markdown)
     for problem in data.problems:
         print(f"gritkit report: {problem}", file=sys.stderr)
+    for line, message in data.unscored:
+        print(f"gritkit report: {args.path}: line {line}: not scored, no rewards ({message})", file=sys.stderr)
     print(f"wrote {', '.join(str(f) for f in summary.files)}", file=sys.stderr)
-    return 1 if data.problems else 0
+    return 1 if data.problems or data.unscored else 0

@@ -37,11 +37,15 @@ CHUNK = 256
 PROGRESS_MIN_BYTES = 1 << 20
 
 
-def _rename(text: str) -> tuple[str, str]:
-    old, sep, new = text.partition("=")
-    if not sep or not old.strip() or not new.strip():
-        raise argparse.ArgumentTypeError(f"expected OLD=NEW (e.g. completion=output), got {text!r}")
-    return old.strip(), new.strip()
+def _rename(text: str) -> str:
+    from gritkit.errors import ConfigError
+    from gritkit.records import parse_field_renames
+
+    try:
+        parse_field_renames([text])
+    except ConfigError:
+        raise argparse.ArgumentTypeError(f"expected OLD=NEW (e.g. completion=output), got {text!r}") from None
+    return text
 
 
 def _workers(text: str) -> int:
@@ -80,38 +84,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class _Scorer:
     """Turns raw lines into output objects; built once per process."""
 
-    def __init__(self, config, renames: list[tuple[str, str]], box_format: Optional[str]) -> None:
+    def __init__(self, config, renames: dict[str, str], box_format: Optional[str]) -> None:
         from gritkit.compose import Composer
-        from gritkit.plugins import get_plugin_manager
+        from gritkit.records import RecordReader
 
-        self.pm = get_plugin_manager()
-        self.composer = Composer(config, self.pm, warn=False)
+        self.composer = Composer(config, warn=False)
         self.config = self.composer.config
         self.renames = renames
         self.box_format = box_format
+        self.reader = RecordReader.from_config(self.config, renames=renames, box_format=box_format)
         self.names = self.composer.names
 
     def bad(self, index: int, error: str) -> dict:
         return {"record": index, "ok": False, "total": None,
                 "rewards": dict.fromkeys(self.names), "error": error}
 
-    def _sample(self, index: int, record: dict):
-        from gritkit.errors import DataError
+    def score_lines(self, raw: list[tuple[int, Any]], as_json: bool) -> tuple[str, "Summary"]:
+        """Score raw JSON Lines: ``(output text, summary of these lines)``.
 
-        if self.renames:
-            record = dict(record)
-            for old, new in self.renames:
-                if old in record:
-                    record[new] = record.pop(old)
-        text = self.config.columns.text_of(record)
-        sample = self.config.make_sample(record, box_format=self.box_format, index=index)
-        if sample.box_format is not None and sample.box_format not in self.pm.box_formats.entries:
-            from gritkit.errors import unknown_name_message
+        The same in this process and in a worker: parsing the JSON, scoring and
+        encoding the output all happen here, so a worker sends back one string.
+        """
+        from gritkit.io import parse_line
 
-            raise DataError(f"Record {index}: " + unknown_name_message(
-                "box format", sample.box_format, self.pm.box_formats.entries,
-                "Fix the record's box_format, or give --box-format NAME."))
-        return text, sample
+        objs = self.score_chunk([tuple(parse_line(line, index)) for index, line in raw])
+        summary = Summary(self.names, self.composer.weights)
+        for obj in objs:
+            summary.add(obj)
+        text = "".join(_DUMPS(obj) + "\n" for obj in objs) if as_json else ""
+        return text, summary
 
     def score_chunk(self, lines: list[tuple[int, Optional[dict], Optional[str]]]) -> list[dict]:
         from gritkit.errors import DataError, GritError
@@ -123,7 +124,7 @@ class _Scorer:
                 out[index] = self.bad(index, error)
                 continue
             try:
-                text, sample = self._sample(index, record)
+                text, sample = self.reader.read(record, index)
             except DataError as exc:
                 out[index] = self.bad(index, str(exc))
                 continue
@@ -142,30 +143,41 @@ class _Scorer:
         if not todo:
             return
         indices = [t[0] for t in todo]
-        scores = self.composer.score_many([t[1] for t in todo], [t[2] for t in todo], offset=indices)
-        for index, s in zip(indices, scores):
-            out[index] = {"record": index, "ok": s.ok, "total": s.total, "rewards": s.rewards}
+        composer = self.composer
+        results, samples = composer.prepare([t[1] for t in todo], [t[2] for t in todo])
+        values = composer.values(results, samples, offset=indices)
+        totals = composer.totals(values)
+        names = list(values)
+        columns = [values[name] for name in names]
+        for k, (index, result) in enumerate(zip(indices, results)):
+            out[index] = {"record": index, "ok": result.ok, "total": totals[k],
+                          "rewards": {name: col[k] for name, col in zip(names, columns)}}
 
+
+_DUMPS = json.JSONEncoder(ensure_ascii=False).encode
 
 _WORKER: Optional[_Scorer] = None
 
 
 def _init_worker(config, renames, box_format) -> None:
+    import signal
+
     global _WORKER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     _WORKER = _Scorer(config, renames, box_format)
 
 
-def _worker_chunk(lines):
+def _worker_lines(raw, as_json):
     assert _WORKER is not None
-    return _WORKER.score_chunk(lines)
+    return _WORKER.score_lines(raw, as_json)
 
 
-def _chunks(path: str, size: int):
-    from gritkit.io import read_jsonl
+def _raw_chunks(path: str, size: int):
+    from gritkit.io import read_raw_records
 
     chunk = []
-    for line in read_jsonl(path):
-        chunk.append(tuple(line))
+    for item in read_raw_records(path):
+        chunk.append(item)
         if len(chunk) >= size:
             yield chunk
             chunk = []
@@ -173,26 +185,58 @@ def _chunks(path: str, size: int):
         yield chunk
 
 
-def _scored(args, scorer: _Scorer):
-    """Yield output objects in input order (in parallel when --workers > 1)."""
-    if args.workers <= 1:
-        for chunk in _chunks(args.path, CHUNK):
-            yield from scorer.score_chunk(chunk)
+#: --workers only pays once there is enough to spread: below this many lines one process scores.
+MIN_LINES_PER_WORKER = 2000
+WORKER_CHUNK = 1024
+
+
+def choose_workers(requested: int, lines: Optional[int]) -> tuple[int, str]:
+    """How many processes to use, and why when it is not what was asked.
+
+    More workers than idle cores, or than the file has chunks of work for, only adds
+    start-up and copying (measured: docs/performance.md); then fewer are used.
+    """
+    if requested <= 1:
+        return 1, ""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    n = min(requested, cores)
+    why = f"this machine has {cores} core(s)" if n < requested else ""
+    if lines is not None and lines < MIN_LINES_PER_WORKER * 2:
+        return 1, f"{lines} lines are too few to spread over processes"
+    if lines is not None:
+        n2 = min(n, max(1, lines // MIN_LINES_PER_WORKER))
+        if n2 < n:
+            n, why = n2, f"{lines} lines are enough for {n2} worker(s)"
+    return n, why
+
+
+def _scored(args, scorer: _Scorer, as_json: bool, workers: int):
+    """Yield ``(output text, summary)`` per chunk, in input order (in parallel when ``workers`` > 1)."""
+    if workers <= 1:
+        for chunk in _raw_chunks(args.path, CHUNK):
+            yield scorer.score_lines(chunk, as_json)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    context = multiprocessing.get_context("spawn")
-    size = max(16, CHUNK // 4)
-    with ProcessPoolExecutor(max_workers=args.workers, mp_context=context, initializer=_init_worker,
-                             initargs=(scorer.config, scorer.renames, scorer.box_format)) as pool:
+    # fork where there is one: the workers start with the loaded composer, no re-import
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                               initargs=(scorer.config, scorer.renames, scorer.box_format))
+    try:
         pending: deque = deque()
-        for chunk in _chunks(args.path, size):
-            pending.append(pool.submit(_worker_chunk, chunk))
-            if len(pending) >= 2 * args.workers:
-                yield from pending.popleft().result()
+        for chunk in _raw_chunks(args.path, WORKER_CHUNK):
+            pending.append(pool.submit(_worker_lines, chunk, as_json))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
         while pending:
-            yield from pending.popleft().result()
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # ------------------------------------------------------------------------------------------
@@ -227,6 +271,17 @@ class Summary:
             self.total_sum += obj["total"]
             self.total_count += 1
 
+    def merge(self, other: "Summary") -> None:
+        """Add another summary's counts (from a chunk scored elsewhere)."""
+        self.lines += other.lines
+        self.bad += other.bad
+        self.ok += other.ok
+        for name in self.names:
+            self.sums[name] += other.sums[name]
+            self.counts[name] += other.counts[name]
+        self.total_sum += other.total_sum
+        self.total_count += other.total_count
+
     def table(self):
         from rich.table import Table
 
@@ -254,47 +309,52 @@ class Summary:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from gritkit.commands._output import Output
     from gritkit.config import load_config, load_preset
     from gritkit.errors import ConfigError
+    from gritkit.plugins import get_plugin_manager
+    from gritkit.records import parse_field_renames
 
     config = load_preset(args.preset) if args.preset else load_config(args.config)
     if args.path != "-" and not os.path.isfile(args.path):
         raise ConfigError(f"The input file {args.path!r} does not exist (looked at {os.path.abspath(args.path)}).")
-    scorer = _Scorer(config, list(args.field), args.box_format)
+    renames = parse_field_renames(args.field)
     if args.box_format is not None:
-        scorer.pm.get_box_format(args.box_format)
-    err = Console(stderr=True)
+        get_plugin_manager().get_box_format(args.box_format)  # unknown name: ConfigError, exit 2
+    write_json = args.json or args.out
+    out = Output(args.out, [args.path]) if write_json else None  # refuses --out onto the input, exit 2
+    scorer = _Scorer(config, renames, args.box_format)
     for notice in scorer.composer.notices:
-        err.print(f"[yellow]note:[/yellow] {notice}", highlight=False)
+        print(f"note: {notice}", file=sys.stderr)
 
     summary = Summary(scorer.names, scorer.composer.weights)
-    write_json = args.json or args.out
-    out = None
-    if write_json:
-        out = open(args.out, "w", encoding="utf-8") if args.out and args.out != "-" else sys.stdout
     from gritkit.commands._progress import count_lines, progress_bar
 
-    show = (not args.no_progress and args.path != "-" and sys.stderr.isatty()
-            and os.path.getsize(args.path) >= PROGRESS_MIN_BYTES)
-    try:
-        with progress_bar(count_lines(args.path) if show else None, "scoring", enabled=show) as advance:
-            for obj in _scored(args, scorer):
-                summary.add(obj)
-                if out is not None:
-                    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
-                advance(1)
-    finally:
-        if out is not None and out is not sys.stdout:
-            out.close()
-        elif out is not None:
-            out.flush()
+    big = args.path != "-" and os.path.getsize(args.path) >= PROGRESS_MIN_BYTES
+    show = not args.no_progress and big and sys.stderr.isatty()
+    lines = count_lines(args.path) if (show or args.workers > 1) and args.path != "-" else None
+    workers, why = choose_workers(args.workers, lines)
+    if why:
+        print(f"note: scoring in {workers} process(es), not {args.workers}: {why}", file=sys.stderr)
+    as_json = out is not None
+    with progress_bar(lines if show else None, "scoring", enabled=show) as advance:
+        if out is None:
+            for _, part in _scored(args, scorer, False, workers):
+                summary.merge(part)
+                advance(part.lines)
+        else:
+            with out:
+                for text, part in _scored(args, scorer, as_json, workers):
+                    summary.merge(part)
+                    out.write(text)
+                    advance(part.lines)
     if not args.json:
+        from rich.console import Console
+
         console = Console(highlight=False)
         console.print(summary.table())
         console.print(summary.line())
     if summary.bad:
-        err.print(f"{summary.bad} of {summary.lines} lines could not be scored; "
-                  "their objects carry an \"error\".", highlight=False)
+        print(f"{summary.bad} of {summary.lines} lines could not be scored; their objects carry an \"error\".",
+              file=sys.stderr)
     return 1 if summary.bad else 0

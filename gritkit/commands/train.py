@@ -7,6 +7,8 @@ import json
 import os
 import warnings
 
+from gritkit.tiny import FAMILIES
+
 NAME = "train"
 HELP = "GRPO-train a Hugging Face VLM on GRIT-schema data with gritkit rewards (TRL)"
 DESCRIPTION = """\
@@ -17,8 +19,9 @@ per component), and GRIT's defaults (lr 2e-6 cosine, beta 0.01, 4 generations,
 1000-token completions, temperature 0.9, Qwen max_pixels 200,704). bf16 on a
 GPU, fp32 on a CPU. Needs the training extras: pip install 'gritkit[train]'.
 
---tiny FAMILY builds a tiny RANDOM model (qwen2_5_vl, qwen2_vl or llava) into
-the output folder and trains it offline on a CPU: it only proves the wiring.
+--tiny FAMILY builds a tiny RANDOM model (qwen2_5_vl, qwen2_vl, qwen3_vl,
+internvl, llava or gemma3) into the output folder and trains it offline on a
+CPU: it only proves the wiring.
 
 examples:
   gritkit train --model Qwen/Qwen2.5-VL-3B-Instruct --data data/train.jsonl --images data/images \\
@@ -43,7 +46,7 @@ def _kv(text: str) -> tuple[str, object]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_argument_group("model and data")
     src.add_argument("--model", metavar="PATH_OR_HUB_ID", help="the model to train (folder or hub id)")
-    src.add_argument("--tiny", metavar="FAMILY", choices=("qwen2_5_vl", "qwen2_vl", "llava"),
+    src.add_argument("--tiny", metavar="FAMILY", choices=FAMILIES,
                      help="build and train a tiny random model of this family instead (proves the wiring)")
     src.add_argument("--data", required=True, metavar="FILE.jsonl", help="training records in GRIT's schema")
     src.add_argument("--images", metavar="DIR", help="folder the records' image paths are relative to")

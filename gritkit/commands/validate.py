@@ -5,6 +5,12 @@ a ``.txt`` file (one output), or ``-`` for standard input (JSON Lines when its
 first non-blank character is ``{``, else one text output; ``--format`` decides
 explicitly). Every record gets a verdict; none is skipped.
 
+Each problem is printed as ``PATH:LINE: ...``, LINE being the record's 1-based
+line in the file, followed by the position inside the output (``line L, column
+C``) and a caret under it. With ``--json`` each object's ``record`` is the 0-based
+record index (line - 1). Text that cannot be encoded (a lone surrogate) is
+written as a ``\\uXXXX`` escape, so every line stays valid JSON.
+
 Exit codes: 0 every record follows the grammar, 1 some do not (or a line is
 not a JSON object, or lacks the field), 2 usage or I/O errors.
 """
@@ -51,10 +57,13 @@ def result_record(index: int, result, path: Optional[str] = None) -> dict:
     warnings = [{"code": d.code, "message": d.message, "line": d.line, "column": d.column}
                 for d in result.deviations]
     boxes = []
+    line, pos = 1, 0  # boxes come in reading order: count lines once, incrementally
     for b in result.boxes:
         coords = [_num(c) for c in b.coords]
         if None in coords:
-            line = result.text.count("\n", 0, b.start) + 1
+            if b.start >= pos:
+                line += result.text.count("\n", pos, b.start)
+                pos = b.start
             warnings.append({"code": "non_finite_coordinate",
                              "message": f"box {b.index} has a number too large to represent; "
                                         "it is written as null", "line": line, "column": None})
@@ -96,7 +105,7 @@ def _records(path: str, fmt: str, field: str) -> Iterator[tuple[int, Optional[st
     import io as _io
 
     from gritkit.errors import DataError
-    from gritkit.io import read_jsonl
+    from gritkit.io import read_records
 
     stream = None
     if path == "-":
@@ -116,13 +125,16 @@ def _records(path: str, fmt: str, field: str) -> Iterator[tuple[int, Optional[st
                 "pass --format jsonl or --format txt.")
     if fmt == "txt":
         if stream is None:
-            with open(path, "rb") as fh:
-                data = fh.read()
+            try:
+                with open(path, "rb") as fh:
+                    data = fh.read()
+            except OSError as exc:
+                raise DataError(f"Cannot read {path!r}: {exc.strerror or exc}.") from exc
         else:
             data = stream.getvalue()
         yield 0, data.decode("utf-8", errors="replace"), None
         return
-    for line in read_jsonl(stream if stream is not None else path):
+    for line in read_records(stream if stream is not None else path):
         if line.error is not None:
             yield line.index, None, line.error
         elif field not in line.record:
@@ -137,6 +149,7 @@ def _records(path: str, fmt: str, field: str) -> Iterator[tuple[int, Optional[st
 
 
 def run(args) -> int:
+    from gritkit.commands._output import Output
     from gritkit.commands._progress import count_lines, progress_bar
     from gritkit.errors import DataError, GrammarError
     from gritkit.grammar import load_grammar, parse_grammar_spec
@@ -150,21 +163,18 @@ def run(args) -> int:
     base, spec_tags = parse_grammar_spec(args.grammar)
     grammar = load_grammar(base, {**spec_tags, **tags})
     multi = len(args.paths) > 1
-    out = sys.stdout
     n_ok = n_bad = 0
-    for path in args.paths:
-        if path != "-" and not os.path.exists(path):
-            raise DataError(f"No such file: {path!r}.")
-        if path != "-" and os.path.isdir(path):
-            raise DataError(f"{path!r} is a folder; expected a .jsonl or .txt file, or - for stdin.")
-        show = path != "-" and sys.stderr.isatty() and os.path.getsize(path) >= PROGRESS_MIN_BYTES
-        try:
+    with Output(None) as out:  # write errors name standard output; reading errors name the file
+        for path in args.paths:
+            if path != "-" and not os.path.exists(path):
+                raise DataError(f"No such file: {path!r}.")
+            if path != "-" and os.path.isdir(path):
+                raise DataError(f"{path!r} is a folder; expected a .jsonl or .txt file, or - for stdin.")
+            show = path != "-" and sys.stderr.isatty() and os.path.getsize(path) >= PROGRESS_MIN_BYTES
             with progress_bar(count_lines(path) if show else None, "validating", enabled=show) as advance:
                 n_ok, n_bad = _validate(path, args, grammar, multi, out, advance, n_ok, n_bad)
-        except OSError as exc:
-            raise DataError(f"Cannot read {path!r}: {exc.strerror or exc}.") from exc
-    if not args.json:
-        print(f"{n_ok} valid, {n_bad} invalid", file=out)
+        if not args.json:
+            out.write(f"{n_ok} valid, {n_bad} invalid\n")
     return 0 if n_bad == 0 else 1
 
 
@@ -177,9 +187,10 @@ def _validate(path, args, grammar, multi, out, advance, n_ok, n_bad) -> tuple[in
         if problem is not None:
             n_bad += 1
             if args.json:
-                out.write(json.dumps(_bad_record(index, problem, path if multi else None)) + "\n")
+                out.write(json.dumps(_bad_record(index, problem, path if multi else None),
+                                     ensure_ascii=False) + "\n")
             elif not args.quiet:
-                print(f"{path}:{index}: {problem}", file=out)
+                out.write(f"{path}:{index + 1}: {problem}\n")
             continue
         r = try_parse(text, grammar)
         if r.ok:
@@ -191,6 +202,5 @@ def _validate(path, args, grammar, multi, out, advance, n_ok, n_bad) -> tuple[in
                                  ensure_ascii=False) + "\n")
         elif not r.ok and not args.quiet:
             e = r.error
-            print(f"{path}:{index}: line {e.line}, column {e.column}: {e.message}", file=out)
-            print(e.snippet, file=out)
+            out.write(f"{path}:{index + 1}: line {e.line}, column {e.column}: {e.message}\n{e.snippet}\n")
     return n_ok, n_bad

@@ -1,4 +1,4 @@
-"""End to end: TRL's GRPOTrainer runs 2 steps on tiny random VLMs of three families with gritkit rewards.
+"""End to end: TRL's GRPOTrainer runs 2 steps on tiny random VLMs of six families with gritkit rewards.
 
 Each run goes through :func:`gritkit.train.train` (the ``gritkit train`` entry
 point): GRIT-schema JSON Lines + images → GRIT prompt → processor → generation →
@@ -23,9 +23,20 @@ FAMILIES = {
     # family: (box convention its rewards must use, name fragment of its vision tower's parameters)
     "qwen2_5_vl": ("qwen2_5_vl", "visual"),
     "qwen2_vl": ("norm_1000", "visual"),
+    "qwen3_vl": ("norm_1000", "visual"),
+    "internvl": ("norm_1000", "vision_tower"),
     "llava": ("xyxy", "vision_tower"),
+    "gemma3": ("xyxy", "vision_tower"),
 }
 COMPONENTS = [r.get("as", r["name"]) for r in TRAIN_CONFIG["rewards"]]
+
+#: A known box: ground truth (2, 20, 30, 40) in a 100×50 image, as each frame writes it.
+KNOWN_BOX = {
+    "xyxy": (2, 20, 30, 40),                 # original pixels
+    "norm_1000": (20, 400, 300, 800),        # 0..1000 of the image
+    # pixels of the image as the tiny processor resizes it (smart_resize, 28·28·4 px budget): 56×28
+    "qwen2_5_vl": (1.12, 11.2, 16.8, 22.4),
+}
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +83,19 @@ def test_grpo_two_steps(family, tiny_model, grit_data, probe_composer, probe_see
         if family == "qwen2_5_vl":  # Qwen2.5-VL's frame is the processor's resized image
             assert (seen["min_pixels"], seen["max_pixels"]) == pixels_from_processor(trainer.processing_class)
             assert seen["max_pixels"] == 28 * 28 * 4
+
+    # The trainer's own iou reward reads a known box in the family's frame, and only there.
+    iou = next(f for f in trainer.reward_funcs if f.__name__ == "iou")
+    frames = [expected_fmt] + [f for f in KNOWN_BOX if f != expected_fmt]
+    texts = [f"<think>the car {KNOWN_BOX[f]}</think><rethink>one car</rethink><answer>1</answer>" for f in frames]
+    scores = iou(prompts=[[{"role": "user", "content": "How many cars?"}]] * len(texts),
+                 completions=[[{"role": "assistant", "content": t}] for t in texts],
+                 completion_ids=[[1, 2]] * len(texts), trainer_state=trainer.state, log_extra=lambda *a: None,
+                 log_metric=lambda *a: None, answer=["1"] * len(texts), bboxs=[[[2.0, 20.0, 30.0, 40.0]]] * len(texts),
+                 width=[100] * len(texts), height=[50] * len(texts), dataset=["tallyqa"] * len(texts),
+                 question=["How many cars?"] * len(texts))
+    assert scores[0] == pytest.approx(1.0), (family, expected_fmt, scores)
+    assert all(s < 0.9 for s in scores[1:]), (family, list(zip(frames, scores)))
 
     # Weights moved, the vision tower's included (images went through the encoder and got gradients).
     initial = AutoModelForImageTextToText.from_pretrained(folder)

@@ -10,9 +10,16 @@ from _training_data import PROBE_PLUGIN, write_grit_data
 
 from gritkit.errors import ConfigError, DataError
 
-FAMILIES = ("qwen2_5_vl", "qwen2_vl", "llava")
+FAMILIES = ("qwen2_5_vl", "qwen2_vl", "qwen3_vl", "internvl", "llava", "gemma3")
 EXPECTED_PROCESSOR = {"qwen2_5_vl": "ImageOnlyQwen2_5_VLProcessor", "qwen2_vl": "ImageOnlyQwen2VLProcessor",
-                      "llava": "LlavaProcessor"}
+                      "qwen3_vl": "ImageOnlyQwen3VLProcessor", "internvl": "ImageOnlyInternVLProcessor",
+                      "llava": "LlavaProcessor", "gemma3": "Gemma3Processor"}
+
+
+def test_families_are_the_tiny_builders():
+    import gritkit.tiny as tiny
+
+    assert FAMILIES == tiny.FAMILIES
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -178,3 +185,74 @@ def test_cli_needs_one_model_source(capsys):
 
     assert main(["train", "--data", "x.jsonl"]) == 2
     assert "exactly one of --model" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- arguments and files come first
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_generations": 0}, "(?s)num_generations must be at least 2 .got 0.*--num-generations"),
+    ({"num_generations": 1}, "num_generations must be at least 2 .got 1.*GRPO compares"),
+    ({"per_device_train_batch_size": 0}, "(?s)per_device_train_batch_size must be at least 1 .got 0.*--batch-size"),
+    ({"gradient_accumulation_steps": 0}, "gradient_accumulation_steps must be at least 1"),
+    ({"max_completion_length": 0}, "max_completion_length must be at least 1"),
+    ({"limit": 0}, "limit must be at least 1"),
+    ({"max_steps": 0}, "max_steps must be a positive number"),
+    ({"temperature": 0.0}, "temperature must be above 0"),
+])
+def test_out_of_range_numbers_are_refused_not_replaced(tmp_path, kwargs, message):
+    from gritkit.train import train
+
+    data, images = write_grit_data(tmp_path, n=2)
+    with pytest.raises(ConfigError, match=message):
+        train(None, data, images, tiny="llava", output_dir=tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()   # nothing built, nothing written
+
+
+@pytest.mark.parametrize("what", ["data", "images", "image"])
+def test_missing_files_are_reported_before_any_model_is_built(tmp_path, what):
+    from gritkit.train import train
+
+    data, images = write_grit_data(tmp_path, n=2)
+    if what == "data":
+        data = tmp_path / "nope.jsonl"
+    elif what == "images":
+        images = tmp_path / "no-images"
+    else:
+        next(images.iterdir()).unlink()
+    with pytest.raises(DataError, match="does not exist"):
+        train(None, data, images, tiny="llava", output_dir=tmp_path / "out")
+    assert not (tmp_path / "out" / "tiny-llava-random").exists()
+
+
+def test_an_uncached_model_offline_says_how_to_fix_it(tmp_path, monkeypatch):
+    from gritkit.train import train
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data, images = write_grit_data(tmp_path, n=2)
+    with pytest.raises(ConfigError, match="(?s)not in the Hugging Face cache.*offline.*hf download "
+                                          "gritkit-tests/no-such-model.*--tiny"):
+        train("gritkit-tests/no-such-model", data, images, output_dir=tmp_path / "out")
+    with pytest.raises(ConfigError, match="model folder './no/such/model' does not exist"):
+        train("./no/such/model", data, images, output_dir=tmp_path / "out")
+    with pytest.raises(ConfigError, match="is a file, not a model folder"):
+        train(str(data), data, images, output_dir=tmp_path / "out")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "gritkit-tests/no-such-model"], "not in the Hugging Face cache"),
+    (["--tiny", "llava", "--num-generations", "0"], "num_generations must be at least 2"),
+    (["--tiny", "llava", "--batch-size", "0"], "per_device_train_batch_size must be at least 1"),
+    (["--tiny", "llava", "--data", "missing.jsonl"], "does not exist"),
+])
+def test_cli_argument_errors_are_messages_not_tracebacks(tmp_path, monkeypatch, capsys, argv, message):
+    from gritkit.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data, images = write_grit_data(tmp_path, n=2)
+    if "--data" not in argv:
+        argv = argv + ["--data", str(data)]
+    code = main(["train", *argv, "--images", str(images), "--output-dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "tiny-llava-random").exists()

@@ -233,12 +233,12 @@ def test_question_and_ids_reach_the_sample(funcs):
 
 
 def test_batch_is_prepared_once(funcs, monkeypatch):
-    import gritkit.adapters._common as common
+    from gritkit.records import RecordReader
 
     fns, _ = to_trl(CONFIG, model_family="llava")
     calls = []
-    real = common.build_sample
-    monkeypatch.setattr("gritkit.adapters.trl.build_sample", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = RecordReader.sample
+    monkeypatch.setattr(RecordReader, "sample", lambda *a, **k: calls.append(1) or real(*a, **k))
     kw = trl_kwargs([GOOD, VSR])
     for f in fns:
         f(**kw)
