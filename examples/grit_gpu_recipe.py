@@ -26,7 +26,7 @@ On a CPU, with a tiny random model (proves the wiring only; the tests run this):
 
     python examples/grit_gpu_recipe.py --tiny qwen2_5_vl --data examples/data/train.jsonl \\
         --images examples/data/images --eval-data examples/data/sample_outputs.jsonl \\
-        --max-steps 2 --out /tmp/grit-recipe
+        --max-steps 2 --out out/grit-recipe
 
 Writes ``OUT/model/`` (the trained model; not for --tiny), ``OUT/outputs.jsonl``
 (the held-out records plus ``output``) and ``OUT/eval.json`` (gritkit eval's

@@ -40,6 +40,7 @@ def test_heldout_is_fixed_by_seed():
 @pytest.mark.parametrize("task", tasks.TASKS)
 def test_examples_have_exact_ground_truth(task):
     from gritkit.compose import Composer
+    from gritkit.records import RecordReader
 
     composer = Composer({"rewards": [{"name": "format", "options": {"mode": "paper"}},
                                      {"name": "iou", "options": {"method": "hungarian"}},
@@ -61,7 +62,7 @@ def test_examples_have_exact_ground_truth(task):
             assert ex["answer"] == ("left" if cx < ex["width"] / 2 else "right")
         else:
             assert ex["answer"] == str(len(ex["bboxs"])) and 1 <= len(ex["bboxs"]) <= 3
-        score = composer.score(tasks.target_text(ex), composer.config.make_sample(ex))
+        score = composer.score(tasks.target_text(ex), RecordReader().sample(ex))
         assert score.rewards["format"] == 1.5 and score.rewards["iou"] == 1.0
         assert score.rewards["answer_match"] == 1.0
         assert score.rewards["count"] == (0.5 if task == "count" else None)
@@ -179,8 +180,8 @@ def test_gpu_recipe_runs_end_to_end_on_cpu_with_a_tiny_model(tmp_path, monkeypat
 
 
 # --------------------------------------------------------------------------- learning
-LEARN_STEPS = 24
-LEARN_HELDOUT = 60
+LEARN_STEPS = 30
+LEARN_HELDOUT = 100
 
 
 @torch_needed
@@ -197,10 +198,10 @@ def test_grpo_with_the_real_truth_improves_grounding_and_the_shuffled_control_do
     torch.set_num_threads(1)
     held = tasks.heldout(LEARN_HELDOUT, tasks=("locate",))
     scorer = HeldOutScorer()
-    settings = GRPOSettings(steps=LEARN_STEPS, tasks=("locate",), train_prompts=128, max_completion_length=32)
+    settings = GRPOSettings(steps=LEARN_STEPS, tasks=("locate",))
 
     def greedy_iou(model, processor):
-        outputs = generate_outputs(held, model, processor, temperature=0.0, seed=0, max_new_tokens=32)
+        outputs = generate_outputs(held, model, processor, temperature=0.0, seed=0, max_new_tokens=48)
         return scorer.score(outputs)["overall"]["iou"]
 
     model, processor = load(FIXTURE)
@@ -211,6 +212,7 @@ def test_grpo_with_the_real_truth_improves_grounding_and_the_shuffled_control_do
         run = run_arm(arm, 0, model, processor, settings)
         assert len(run["curve"]) == LEARN_STEPS
         after[arm] = greedy_iou(model, processor)
+    print(f"greedy held-out IoU: before {before:.3f}, real {after['real']:.3f}, control {after['control']:.3f}")
     assert after["real"] > before + 0.03, (before, after)
     assert after["real"] > after["control"] + 0.05, (before, after)
     assert after["control"] < before + 0.03, (before, after)

@@ -114,12 +114,17 @@ class HeldOutScorer:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.format = Composer({"rewards": [{"name": "format", "options": {"mode": "paper"}}]})
+        from gritkit.records import RecordReader
+
+        self.reader = RecordReader.from_config(self.format.config)
 
     def score(self, outputs: Sequence[dict]) -> dict[str, Any]:
         """Metrics of generated records (``output`` plus the task fields), overall and per task."""
         from gritkit.evaluate import summarize
 
-        plain = [{k: v for k, v in r.items() if k != "image"} | {"image": r.get("image_id")} for r in outputs]
+        # A record gritkit's generate could not generate has output None: it counts, as an empty completion.
+        plain = [{k: v for k, v in r.items() if k not in ("image", "output")}
+                 | {"image": r.get("image_id"), "output": r.get("output") or ""} for r in outputs]
         metrics = self.evaluator.evaluate_records(list(enumerate(plain)))
         summary = summarize(metrics, dedupe=False)
         groups: dict[str, dict[str, Any]] = {}
@@ -128,7 +133,7 @@ class HeldOutScorer:
             full = wrong = boxes = 0
             for rec in rows:
                 result = self.format.parse(rec["output"])
-                sample = self.format.config.make_sample(rec)
+                sample = self.reader.sample(rec)
                 full += self.format.score(result, sample).rewards["format"] >= FULL_FORMAT - 1e-9
                 w, b = wrong_object_counts(result, sample, rec.get("distractors") or [])
                 wrong, boxes = wrong + w, boxes + b
