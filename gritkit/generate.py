@@ -588,7 +588,6 @@ def _make_processor_class():
                 # bytes are split over tokens: then the mask lets the model finish it first.
                 if queue and self._allowed(i, queue[0]):
                     forced[i] = queue.pop(0)
-            vocab = scores.shape[-1]
             if scores.device.type == "cuda" and self.c.backend == "xgrammar":
                 import xgrammar as xgr
 
@@ -612,7 +611,6 @@ def _make_processor_class():
                 scores[i].fill_(float("-inf"))
                 scores[i, tok] = keep if torch.isfinite(keep) else 0.0
                 self.c.forced += 1
-            del vocab
             self.c.tokens += sum(1 for d in self.done if not d)
             self.c.seconds += time.perf_counter() - t0
             return scores
