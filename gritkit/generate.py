@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
@@ -469,6 +470,12 @@ class GrammarConstraint:
         specials = set(getattr(self.tokenizer, "all_special_ids", []) or [])
         specials |= {i for i, t in getattr(self.tokenizer, "added_tokens_decoder", {}).items()
                      if getattr(t, "special", False)}
+        # Tokens whose text has a '}' before any '{': masked while a JSON box opened before a tag
+        # is still open, because gritkit's JSON_BOX terminal would then swallow the tag (see
+        # swallow_risk and docs/generation.md).
+        texts = self.tokenizer.batch_decode([[i] for i in range(min(self.vocab_size, len(self.tokenizer)))])
+        self.close_brace_ids = [i for i, t in enumerate(texts)
+                                if "}" in t and ("{" not in t or t.index("}") < t.index("{"))]
         tag_ids = {t[0] for t in self._tag_tokens.values() if len(t) == 1}
         self.special_ids = sorted(i for i in specials - set(self.eos_ids) - tag_ids if i < self.vocab_size)
 
@@ -504,9 +511,27 @@ class GrammarConstraint:
                                        + [t for tg in rest for t in self._tag_tokens[tg]])
         return sorted(options, key=len)
 
+    def swallow_risk(self, text: str) -> bool:
+        """Whether a ``}`` now would close a JSON box that runs across a tag.
+
+        gritkit's ``JSON_BOX`` terminal is ``{ … bbox_2d … : [ … }`` with no brace
+        inside, so a tag inside it is not a tag to the parser. The risk is an open
+        ``{`` (no brace after it) whose text since holds the key and a tag.
+        """
+        start = text.rfind("{")
+        if start < 0 or "}" in text[start:]:
+            return False
+        tail = text[start:]
+        from gritkit.export import literal_tags
+
+        return bool(_JSON_KEY.search(tail)) and bool(literal_tags(tail, self.rules.grammar))
+
     def logits_processor(self, batch: int, max_new_tokens: int):
         return _GrammarLogitsProcessor(self, batch, max_new_tokens)
 
+
+_JSON_KEY = re.compile(r"""["']?\b(?:bbox_2d|bbox)\b["']?\s*:\s*\[""")
+"""The key of a JSON box and its list, as gritkit's JSON_BOX terminal reads it."""
 
 _CLOSING_SLACK = 3
 """Steps kept in hand when closing: a UTF-8 character split over byte tokens needs up to 3 more."""
@@ -606,6 +631,9 @@ def _make_processor_class():
                     scores.copy_(cpu.to(scores.device))
             if self.c.special_ids:  # image pads, chat markers: never part of an output
                 scores[:, self.c.special_ids] = float("-inf")
+            for i in range(len(self.matchers)):
+                if not self.done[i] and i not in forced and self.c.swallow_risk(self.texts[i]):
+                    scores[i, self.c.close_brace_ids] = float("-inf")
             for i, tok in forced.items():
                 keep = scores[i, tok].clone()
                 scores[i].fill_(float("-inf"))
