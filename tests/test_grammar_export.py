@@ -219,8 +219,9 @@ def _sample(rng: random.Random, name: str) -> str:
 
 def _json_box_swallows_a_tag(s: str, g, scanner: Scanner) -> bool:
     starts = [st for _, st, _ in literal_tags(s, g)]
-    tokens, _ = scanner.scan(s)
-    return any(t in BOX_SYNTAX and any(a < st < b for st in starts) for t, a, b, _ in tokens)
+    # every box terminal the scanner matches, whether or not it holds a box (dispatch None: a tag)
+    spans = [m.span() for m in scanner.regex.finditer(s) if scanner.dispatch[m.lastgroup] is not None]
+    return any(a < st < b for a, b in spans for st in starts)
 
 
 def _export_should_accept(s: str, g, max_free) -> bool:
