@@ -56,7 +56,9 @@ class RewardOptions(BaseModel):
     extra_forbidden
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a reward's options schema is built when a config first uses the reward,
+    # not when its plugin loads (most registered rewards are never used in one run).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _sample_fields() -> frozenset:
