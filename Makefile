@@ -1,6 +1,7 @@
 # gritkit: the two commands a fresh machine needs.
 #   make demo   set up .venv, then validate, score, evaluate and render the shipped sample
-#               outputs and run 2 GRPO steps on a tiny random VLM (offline, CPU)
+#               outputs, run 2 GRPO steps on a tiny random VLM, and close the loop: generate
+#               with it (grammar-constrained), then evaluate and render what it wrote (offline, CPU)
 #   make test   set up .venv and .venv-verl, then run the test suite
 #   make learn  the grounding experiment: does GRPO with gritkit's rewards teach a tiny VLM? (QUICK=1: reduced)
 PYTHON ?= python3
@@ -33,7 +34,7 @@ $(VERL_STAMP): pyproject.toml constraints-verl.txt
 $(STAMP): pyproject.toml constraints.txt examples/gritkit-example/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0 setuptools
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[train,judge,report,test]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[train,judge,report,test,generate]"
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e examples/gritkit-example
 	touch $(STAMP)
 
@@ -53,6 +54,14 @@ demo: venv
 	@echo "== 6. 2 GRPO steps on a tiny random Qwen2.5-VL (proves the wiring, learns nothing)"
 	$(BIN)/gritkit train --tiny qwen2_5_vl --data examples/data/train.jsonl --images examples/data/images \
 		--output-dir $(OUT)/tiny-grpo --max-steps 2
+	@echo "== 7. generate with a tiny random Qwen2.5-VL, constrained by the grammar (so every output parses)"
+	rm -f $(OUT)/gen.jsonl
+	$(BIN)/gritkit generate --tiny qwen2_5_vl --data examples/data/train.jsonl --images examples/data/images \
+		--out $(OUT)/gen.jsonl --constrained --max-new-tokens 64 --max-free 12
+	$(BIN)/gritkit validate $(OUT)/gen.jsonl
+	@echo "== 8. evaluate and render the generated outputs (random weights: the accuracy means nothing; the format is 100%)"
+	$(BIN)/gritkit eval $(OUT)/gen.jsonl
+	$(BIN)/gritkit render $(OUT)/gen.jsonl --images examples/data/images --out $(OUT)/render-gen --html
 
 test: venv venv-verl
 	$(BIN)/python -m pytest -q

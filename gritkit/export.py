@@ -331,8 +331,8 @@ def _rep(n: Optional[int]) -> str:
 def _header(er: ExportedRules, to: str, max_free: Optional[int], tokens: Sequence[str], comment: str) -> str:
     from gritkit import __version__
 
-    bound = "no bound" if max_free is None else f"at most {max_free} characters between two '<', " \
-        f"at most {max_free} '<'"
+    bound = "no bound" if max_free is None else f"runs of at most {max_free} characters without '<', " \
+        f"at most {max_free} pieces that start at a '<'"
     lines = [f"{er.grammar.name} ({er.grammar.base}.lark), exported by gritkit {__version__}: "
              f"gritkit grammar export {er.grammar.name} --to {to}"
              + ("" if max_free is None else f" --max-free {max_free}"),
@@ -341,6 +341,31 @@ def _header(er: ExportedRules, to: str, max_free: Optional[int], tokens: Sequenc
     if tokens:
         lines.append("Tags that may also be written as one token: " + " ".join(tokens))
     return "\n".join(f"{comment} {line}" for line in lines) + "\n"
+
+
+_CHUNK = 128
+
+
+def _run(n: Optional[int], lo: int, regex: bool) -> str:
+    """``[^<]{lo,n}`` (``lo`` is 0 or 1), written in chunks of 128 when ``n`` is larger.
+
+    xgrammar 0.2.9 rewrites a repetition of more than 128 with lookahead
+    assertions, and then its token mask allows tokens (byte sequences that are
+    not valid UTF-8) that ``accept_token`` refuses. The chunked form is the same
+    language and safe: lengths below 128, then 128..128q-1, then 128q..n.
+    """
+    if n is None:
+        return "[^<]" + ("*" if lo == 0 else "+")
+    if n <= _CHUNK:
+        return f"[^<]{{{lo},{n}}}"
+    q, r = divmod(n, _CHUNK)
+    group = "(?:[^<]{%d})" % _CHUNK if regex else "free_chunk"  # EBNF: free_chunk ::= [^<]{128}
+    sep = "" if regex else " "
+    alts = [f"[^<]{{{lo},{_CHUNK - 1}}}"]
+    if q >= 2:
+        alts.append(f"{group}{{1,{q - 1}}}{sep}[^<]{{0,{_CHUNK - 1}}}")
+    alts.append(f"{group}{{{q}}}" + (f"{sep}[^<]{{0,{r}}}" if r else ""))
+    return ("|" if regex else " | ").join(alts)
 
 
 def _to_ebnf(er: ExportedRules, max_free: Optional[int], to: str) -> str:
@@ -352,7 +377,9 @@ def _to_ebnf(er: ExportedRules, max_free: Optional[int], to: str) -> str:
         out.append(f"{'root' if name == 'start' else name} ::= {rhs}")
     n = max_free
     out.append(f'free_text ::= free_run ("<" free_piece){_rep(n)}')
-    out.append(f"free_run ::= [^<]{_rep(n)}")
+    out.append(f"free_run ::= {_run(n, 0, regex=False)}")
+    if n is not None and n > _CHUNK:
+        out.append(f"free_chunk ::= [^<]{{{_CHUNK}}}")
     out.append("free_piece ::= free_prefix? | free_break free_run")
     out.append("free_prefix ::= " + " | ".join(_q(p) for p in pre))
     out.append("free_break ::= " + " | ".join((_q(p) + " " if p else "") + c for p, c in brk))
@@ -379,7 +406,7 @@ def _to_lark(er: ExportedRules, max_free: Optional[int], tokens: Sequence[str]) 
     out.append("")
     for t, text in er.tags.items():
         out.append(f"{t}: {_q(text)}")
-    out.append(f"FREE_RUN: /[^<]{'+' if n is None else '{1,%d}' % n}/")
+    out.append(f"FREE_RUN: /{_run(n, 1, regex=True)}/")
     out.append("FREE_PREFIX: /<(?:" + "|".join(_rx(p) for p in pre) + ")?/")
     out.append("FREE_BREAK: /<(?:" + "|".join(_rx(p) + c for p, c in brk) + ")/")
     return "\n".join(out) + "\n"
@@ -388,7 +415,7 @@ def _to_lark(er: ExportedRules, max_free: Optional[int], tokens: Sequence[str]) 
 def _to_regex(er: ExportedRules, max_free: Optional[int]) -> str:
     pre, brk = _free_parts(er.words, regex=True)
     n = max_free
-    run = "[^<]" + _rep(n)
+    run = f"(?:{_run(n, 0, regex=True)})"
     piece = "(?:" + "|".join(_rx(p) for p in pre) + ")?"
     broken = "(?:" + "|".join(_rx(p) + c for p, c in brk) + ")" + run
     gap = f"{run}(?:<(?:{broken}|{piece})){_rep(n)}"

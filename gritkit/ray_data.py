@@ -19,8 +19,9 @@ Why it looks like this:
 
 * **``read_text`` plus JSON per line**, not ``read_json``: ``read_json`` infers one
   type per column and rejects GRIT files whose ``answer`` mixes numbers and strings
-  (``Column(/answer) changed from number to string``). ``drop_empty_lines=False``
-  keeps blank lines, so no line is lost (they come back as error objects).
+  (the test checks it: the same records with string answers read fine), and a
+  single bad line fails the whole read. ``drop_empty_lines=False`` keeps blank
+  lines, so no line is lost (they come back as error objects).
 * **A callable class** (:class:`ScoreLines`): each actor builds its
   :class:`~gritkit.compose.Composer` once and scores a whole batch with one
   ``score_many`` call, exactly as ``gritkit score`` scores a chunk (the same code).
@@ -63,10 +64,10 @@ class ScoreLines:
 
     def __init__(self, config: Any = "grit", field_renames: Optional[Mapping[str, str]] = None,
                  box_format: Optional[str] = None):
-        from gritkit.commands.score import _Scorer
+        from gritkit.commands.score import Scorer
         from gritkit.config import load_config
 
-        self.scorer = _Scorer(load_config(config), dict(field_renames or {}), box_format)
+        self.scorer = Scorer(load_config(config), dict(field_renames or {}), box_format)
 
     def __call__(self, batch: Mapping[str, Any]) -> dict[str, list]:
         import json

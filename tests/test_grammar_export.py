@@ -32,6 +32,7 @@ from llguidance.gbnf_to_lark import gbnf_to_lark  # noqa: E402
 
 GRAMMARS = ["grit", "r1", "grit[think=thinking,answer=final]"]
 BOUND = 24
+LONG_BOUND = 200  # over 128: runs are written in chunks of 128 (see the xgrammar test below)
 
 
 # --------------------------------------------------------------------------- the engines' own matchers
@@ -245,7 +246,7 @@ def test_exported_grammars_agree_with_try_parse(name):
         strings += [rec["output"] for rec in make_corpus(1200, seed=5)]
     strings += JSON_SWALLOW_EXAMPLES if name == "grit" else []
     checks = {}
-    for bound in (None, BOUND):
+    for bound in (None, BOUND, LONG_BOUND):
         checks[bound] = {
             "xgrammar ebnf": XgrammarAccepts(export_grammar(g, to="ebnf", max_free=bound)),
             "llguidance lark": LlguidanceAccepts(export_grammar(g, to="lark", max_free=bound)),
@@ -293,6 +294,48 @@ def test_json_box_examples_differ_as_documented():
     assert XgrammarAccepts(export_grammar("grit", to="ebnf"))(a)
 
 
+def _random_walk_refusals(compiled, vocab_size: int, stop: int, outputs: int, seed: int = 1) -> int:
+    """Walk the grammar with random tokens its mask allows; count tokens accept_token then refuses."""
+    import torch
+
+    rng = random.Random(seed)
+    bitmask = xgr.allocate_token_bitmask(1, vocab_size)
+    refused = 0
+    for _ in range(outputs):
+        m = xgr.GrammarMatcher(compiled)
+        for _step in range(48):
+            m.fill_next_token_bitmask(bitmask, 0)
+            scores = torch.zeros((1, vocab_size))
+            xgr.apply_token_bitmask_inplace(scores, bitmask)
+            token = rng.choice(torch.isfinite(scores[0]).nonzero().flatten().tolist())
+            if token == stop:
+                break
+            if not m.accept_token(token):
+                refused += 1
+                break
+    return refused
+
+
+def test_long_runs_are_chunked_so_xgrammar_masks_match_what_it_accepts():
+    """xgrammar 0.2.9: `[^<]{0,256}` lets the mask allow invalid UTF-8 that accept_token refuses."""
+    rng = random.Random(0)
+    vocab = [bytes([i]) for i in range(256)]
+    seen = set(vocab)
+    while len(vocab) < 3000:  # multi-byte tokens, many of them not valid UTF-8 (as in byte-level BPEs)
+        tok = bytes(rng.randrange(256) for _ in range(rng.randint(2, 4)))
+        if tok not in seen:
+            seen.add(tok)
+            vocab.append(tok)
+    vocab.append(b"</s>")
+    info = xgr.TokenizerInfo(vocab, stop_token_ids=[len(vocab) - 1])
+    compiler = xgr.GrammarCompiler(info, cache_enabled=False)
+    ours = compiler.compile_grammar(export_grammar("grit", to="ebnf", max_free=256))
+    assert "free_chunk ::= [^<]{128}" in export_grammar("grit", to="ebnf", max_free=256)
+    assert _random_walk_refusals(ours, len(vocab), len(vocab) - 1, outputs=120) == 0
+    lark = compiler.compile_grammar(xgr.Grammar.from_lark(export_grammar("grit", to="lark", max_free=256)))
+    assert _random_walk_refusals(lark, len(vocab), len(vocab) - 1, outputs=60) == 0
+
+
 def test_free_text_fits_counts_as_the_grammar_does():
     m = XgrammarAccepts(export_grammar("r1", to="ebnf", max_free=3))
     for gap in ["", "abc", "abcd", "<<<", "<<<<", "<thinx" + "abc", "<thinx" + "abcd", "a<b<c", "<", "</answer"]:
@@ -329,6 +372,6 @@ def test_cli_export_errors_say_how_to_fix():
 def test_generated_docs_example_is_current():
     doc = Path("docs/generation.md").read_text(encoding="utf-8")
     block = re.search(r"```lark\n(.*?)```", doc, re.S).group(1)
-    assert block == export_grammar("r1", to="lark", max_free=256), \
-        "docs/generation.md shows an old export; paste `gritkit grammar export r1 --to lark --max-free 256`"
+    assert block == export_grammar("r1", to="lark", max_free=64), \
+        "docs/generation.md shows an old export; paste `gritkit grammar export r1 --to lark --max-free 64`"
     json.dumps(block)

@@ -18,8 +18,9 @@ file for a decoding engine:
   regex   TRL's vllm_structured_outputs_regex (the same language as one regex)
 
 Free text is any text without a tag; boxes are free text (never required).
---max-free N bounds each free-text gap (N characters between two '<', N '<';
-default 1024; 0 for no bound), so a weak model must move on. --tags-as-tokens
+--max-free N bounds each free-text gap (runs of at most N characters without
+'<', at most N pieces that start at a '<'; default 1024; 0 for no bound), so a
+weak model must move on. --tags-as-tokens
 TOKENIZER (Lark only) lets each tag that the tokenizer holds as one added token
 be written as that token, as llguidance needs. See docs/generation.md.
 

@@ -81,8 +81,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # Scoring chunks (in this process, or in worker processes)
 
 
-class _Scorer:
-    """Turns raw lines into output objects; built once per process."""
+class Scorer:
+    """What `gritkit score` does to lines, built once per process: records through the
+    :class:`~gritkit.records.RecordReader`, scored by the :class:`~gritkit.compose.Composer`,
+    one output object per line (an ``error`` for a bad one). Worker processes and the Ray
+    Data recipe (:mod:`gritkit.ray_data`) use it too, so every route writes the same objects.
+
+    Args:
+        config: the reward config (a ``RewardConfig``, preset name, path or mapping).
+        renames: ``--field`` renames, ``{file column: gritkit field}``.
+        box_format: ``--box-format`` (overrides the records').
+    """
 
     def __init__(self, config, renames: dict[str, str], box_format: Optional[str]) -> None:
         from gritkit.compose import Composer
@@ -156,7 +165,7 @@ class _Scorer:
 
 _DUMPS = json.JSONEncoder(ensure_ascii=False).encode
 
-_WORKER: Optional[_Scorer] = None
+_WORKER: Optional[Scorer] = None
 
 
 def _init_worker(config, renames, box_format) -> None:
@@ -164,7 +173,7 @@ def _init_worker(config, renames, box_format) -> None:
 
     global _WORKER
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    _WORKER = _Scorer(config, renames, box_format)
+    _WORKER = Scorer(config, renames, box_format)
 
 
 def _worker_lines(raw, as_json):
@@ -213,7 +222,7 @@ def choose_workers(requested: int, lines: Optional[int]) -> tuple[int, str]:
     return n, why
 
 
-def _scored(args, scorer: _Scorer, as_json: bool, workers: int):
+def _scored(args, scorer: Scorer, as_json: bool, workers: int):
     """Yield ``(output text, summary)`` per chunk, in input order (in parallel when ``workers`` > 1)."""
     if workers <= 1:
         for chunk in _raw_chunks(args.path, CHUNK):
@@ -323,7 +332,7 @@ def run(args: argparse.Namespace) -> int:
         get_plugin_manager().get_box_format(args.box_format)  # unknown name: ConfigError, exit 2
     write_json = args.json or args.out
     out = Output(args.out, [args.path]) if write_json else None  # refuses --out onto the input, exit 2
-    scorer = _Scorer(config, renames, args.box_format)
+    scorer = Scorer(config, renames, args.box_format)
     for notice in scorer.composer.notices:
         print(f"note: {notice}", file=sys.stderr)
 

@@ -7,11 +7,30 @@ module may hold that name in ``sys.modules``).
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
 PROBE_PLUGIN = HERE / "probe_plugin.py"
+
+
+def verl_python() -> Path:
+    """The verl environment's Python (``.venv-verl``, or ``$GRITKIT_VERL_PYTHON``).
+
+    Missing, the calling test skips on a developer machine and fails in CI (``CI`` set).
+    """
+    import pytest
+
+    python = Path(os.environ.get("GRITKIT_VERL_PYTHON") or REPO / ".venv-verl" / "bin" / "python")
+    if not python.is_file():
+        message = (f"verl's environment is missing ({python}). Build it with `make venv-verl` "
+                   "(`make test` does), or set GRITKIT_VERL_PYTHON to a Python with verl 0.9 and Ray installed.")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return python
 
 #: the rewards every trainer test uses: GRIT's paper terms (rule-based answer), geometry, and the probe.
 TRAIN_CONFIG = {

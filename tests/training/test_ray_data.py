@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from test_verl_reward_loop import REPO, _verl_python
+from _training_data import REPO, verl_python
 
 pytestmark = pytest.mark.slow
 
@@ -48,13 +48,18 @@ def _write(folder: Path) -> tuple[Path, Path]:
         lines.append(json.dumps(rec, ensure_ascii=False))
     data = folder / "outputs.jsonl"
     data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # read_json's checks: good lines only, answers mixed (rejected) or all strings (read)
+    good = [json.loads(line) for line in lines[:2000] if line.startswith("{")]
+    (folder / "mixed.jsonl").write_text("".join(json.dumps(r) + "\n" for r in good))
+    (folder / "strings.jsonl").write_text("".join(json.dumps({**r, "answer": str(r["answer"])}) + "\n"
+                                                  for r in good))
     config = folder / "config.json"
     config.write_text(json.dumps(CONFIG))
     return data, config
 
 
 def test_ray_data_recipe_matches_gritkit_score(tmp_path):
-    python = _verl_python()
+    python = verl_python()
     data, config = _write(tmp_path)
     answers = {type(json.loads(line)["answer"]) for line in data.read_text().splitlines()[:200]
                if line.startswith("{")}
@@ -67,7 +72,8 @@ def test_ray_data_recipe_matches_gritkit_score(tmp_path):
 
     out = tmp_path / "ray.jsonl"
     env = dict(os.environ, PYTHONPATH=str(REPO), RAY_DEDUP_LOGS="0")
-    proc = subprocess.run([str(python), str(HERE / "ray_data_score.py"), str(data), str(config), str(out)],
+    proc = subprocess.run([str(python), str(HERE / "ray_data_score.py"), str(data), str(config), str(out),
+                           str(tmp_path / "mixed.jsonl"), str(tmp_path / "strings.jsonl")],
                           capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
     stats = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -76,4 +82,7 @@ def test_ray_data_recipe_matches_gritkit_score(tmp_path):
     assert len(got) == len(expected) == N == stats["records"]
     assert got == expected  # record numbers, ok, totals, rewards and error messages alike
     assert {o["record"] for o in got if "error" in o} == set(BAD)
+    # why the recipe reads text: read_json rejects a column mixing numbers and strings, and only that
+    errors = stats["read_json_errors"]
+    assert errors[str(tmp_path / "mixed.jsonl")] and errors[str(tmp_path / "strings.jsonl")] is None
     print(f"Ray Data: {N} records in {stats['seconds']} s on a local 2-CPU Ray")

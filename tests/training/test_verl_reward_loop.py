@@ -15,36 +15,24 @@ import json
 import math
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from _training_data import REPO, verl_python
+
 from gritkit.adapters import verl as gverl
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-sys.path.insert(0, str(HERE))
 import verl_reward_loop as driver  # noqa: E402  (the rows and YAML it uses; it imports no verl at module level)
 
 pytestmark = pytest.mark.slow
 
 
-def _verl_python() -> Path:
-    python = Path(os.environ.get("GRITKIT_VERL_PYTHON") or REPO / ".venv-verl" / "bin" / "python")
-    if not python.is_file():
-        message = (f"verl's environment is missing ({python}). Build it with `make venv-verl` "
-                   "(`make test` does), or set GRITKIT_VERL_PYTHON to a Python with verl 0.9 installed.")
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return python
-
-
 @pytest.fixture(scope="module")
 def verl_run(tmp_path_factory) -> dict:
-    python = _verl_python()
+    python = verl_python()
     out = tmp_path_factory.mktemp("verl")
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH=str(REPO))
     proc = subprocess.run([str(python), str(HERE / "verl_reward_loop.py"), str(out)], capture_output=True,
