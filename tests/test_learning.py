@@ -225,3 +225,31 @@ def test_grpo_with_the_real_truth_improves_grounding_and_the_shuffled_control_do
     assert real > control + 0.05, (before, after)
     assert real > before + 0.01, (before, after)
     assert control < before - 0.02, (before, after)
+
+
+def test_a_failed_job_is_reported_and_the_other_runs_are_kept(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from gritkit.learning import experiment, warmstart
+
+    metrics = {"iou_sampled": 0.1, "iou_greedy": 0.2, "accuracy": 0.5, "wrong_object": 0.1, "format_rate": 1.0}
+    group = {"overall": {"iou": 0.2, "accuracy": 0.5, "wrong_object": 0.1}, "locate": {"iou": 0.2}}
+    evaluation = {"summary": metrics, "greedy": group, "sampled": group}
+
+    def fake_arm(folder, arm, seed, settings, n, tokens):
+        if arm == "control":
+            raise RuntimeError("boom")
+        curve = [{"step": 1, "reward": 1.0, "true_iou": 0.1, "format": 1.5}]
+        return {"arm": arm, "seed": seed, "after": evaluation,
+                "run": {"seconds": 1.0, "eval_seconds": 1.0, "curve": curve, "reward_names": ["format"]}}
+
+    monkeypatch.setattr(warmstart, "cached_warm_start",
+                        lambda cache, config, **kw: (tmp_path / "ws", {"cached": True, "seconds": 0.0}))
+    monkeypatch.setattr(experiment, "before_job", lambda *a: evaluation)
+    monkeypatch.setattr(experiment, "arm_job", fake_arm)
+    config = experiment.ExperimentConfig(arms=("real", "control"), seeds=(0, 1), jobs=1)
+    details = experiment.run_experiment(tmp_path / "out", config, cache_dir=tmp_path, log=None)
+    runs = json.loads((tmp_path / "out" / "results.json").read_text())["runs"]
+    assert [(r["arm"], r["seed"]) for r in runs] == [("real", 0), ("real", 1)]
+    assert [(f["key"], f["error"]) for f in details["failures"]] == \
+           [(["control", 0], "RuntimeError: boom"), (["control", 1], "RuntimeError: boom")]
+    assert "RuntimeError: boom" in (tmp_path / "out" / "summary.md").read_text()
