@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
@@ -212,7 +213,8 @@ class _Batcher:
             inputs = inputs.to(device)
         gen: dict[str, Any] = {"max_new_tokens": self.max_new_tokens}
         if self.temperature and self.temperature > 0:
-            gen.update(do_sample=True, temperature=float(self.temperature), top_p=self.top_p, top_k=None)
+            # top_k=0: no top-k cut (transformers' default is 50); GRIT samples from the full distribution
+            gen.update(do_sample=True, temperature=float(self.temperature), top_p=self.top_p, top_k=0)
         else:
             gen.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         pad = getattr(tok, "pad_token_id", None)
@@ -284,7 +286,7 @@ def generate(records: Iterable[dict], *, model, processor, images: Optional[Path
 
     Yields:
         One dict per record and sample, in input order: the record's fields (a
-        PIL image is replaced by ``None``), ``output`` (``None`` when the record
+        PIL image stays; files get ``None`` in its place), ``output`` (``None`` when the record
         could not be generated, with ``error`` saying why), and ``sample`` when
         ``num_samples > 1``.
 
@@ -463,6 +465,19 @@ class GrammarConstraint:
             self._tag_tokens[tag] = [added[tag]] if tag in added else \
                 self.tokenizer.encode(tag, add_special_tokens=False)
         self.longest_closing = sum(len(t) for t in self._tag_tokens.values())
+        # Special tokens other than the end tokens are masked: decoding skips them, so text the
+        # matcher saw around them could read differently in the output (<thi<|image_pad|>nk>).
+        specials = set(getattr(self.tokenizer, "all_special_ids", []) or [])
+        specials |= {i for i, t in getattr(self.tokenizer, "added_tokens_decoder", {}).items()
+                     if getattr(t, "special", False)}
+        # Tokens whose text has a '}' before any '{': masked while a JSON box opened before a tag
+        # is still open, because gritkit's JSON_BOX terminal would then swallow the tag (see
+        # swallow_risk and docs/generation.md).
+        texts = self.tokenizer.batch_decode([[i] for i in range(min(self.vocab_size, len(self.tokenizer)))])
+        self.close_brace_ids = [i for i, t in enumerate(texts)
+                                if "}" in t and ("{" not in t or t.index("}") < t.index("{"))]
+        tag_ids = {t[0] for t in self._tag_tokens.values() if len(t) == 1}
+        self.special_ids = sorted(i for i in specials - set(self.eos_ids) - tag_ids if i < self.vocab_size)
 
     def matcher(self):
         if self.backend == "xgrammar":
@@ -473,18 +488,50 @@ class GrammarConstraint:
 
         return llguidance.LLMatcher(self.lltok, self.lark, log_level=0)
 
-    def closing_tokens(self, text: str) -> Optional[list[int]]:
-        """The tokens of the fewest tags that complete ``text`` (``None``: none can)."""
+    def closing_options(self, text: str) -> list[list[int]]:
+        """Token sequences that complete ``text`` with the fewest tags, shortest first.
+
+        One appends whole tags (``shortest_closing``). When ``text`` ends with the
+        start of a tag spelled out (``…<think``), another finishes that tag
+        (``>``) and goes on from there: the matcher may already be committed to
+        the tag (a gap at its bound cannot take ``<think`` as text).
+        """
         from gritkit.export import shortest_closing
 
+        options = []
         tags = shortest_closing(text, self.rules.grammar)
-        if tags is None:
-            return None
-        return [t for tag in tags for t in self._tag_tokens[tag]]
+        if tags is not None:
+            options.append([t for tag in tags for t in self._tag_tokens[tag]])
+        for tag in self.rules.tags.values():
+            for k in range(1, len(tag)):
+                if text.endswith(tag[:k]):
+                    rest = shortest_closing(text + tag[k:], self.rules.grammar)
+                    if rest is not None:
+                        options.append(self.tokenizer.encode(tag[k:], add_special_tokens=False)
+                                       + [t for tg in rest for t in self._tag_tokens[tg]])
+        return sorted(options, key=len)
+
+    def swallow_risk(self, text: str) -> bool:
+        """Whether a ``}`` now would close a JSON box that runs across a tag.
+
+        gritkit's ``JSON_BOX`` terminal is ``{ … bbox_2d … : [ … }`` with no brace
+        inside, so a tag inside it is not a tag to the parser. The risk is an open
+        ``{`` (no brace after it) whose text since holds the key and a tag.
+        """
+        start = text.rfind("{")
+        if start < 0 or "}" in text[start:]:
+            return False
+        tail = text[start:]
+        from gritkit.export import literal_tags
+
+        return bool(_JSON_KEY.search(tail)) and bool(literal_tags(tail, self.rules.grammar))
 
     def logits_processor(self, batch: int, max_new_tokens: int):
         return _GrammarLogitsProcessor(self, batch, max_new_tokens)
 
+
+_JSON_KEY = re.compile(r"""["']?\b(?:bbox_2d|bbox)\b["']?\s*:\s*\[""")
+"""The key of a JSON box and its list, as gritkit's JSON_BOX terminal reads it."""
 
 _CLOSING_SLACK = 3
 """Steps kept in hand when closing: a UTF-8 character split over byte tokens needs up to 3 more."""
@@ -558,14 +605,14 @@ def _make_processor_class():
                 self._fill(i)
                 queue = self.queues[i]
                 if not queue and remaining <= self.c.longest_closing + _CLOSING_SLACK:
-                    closing = self.c.closing_tokens(self.texts[i])
-                    if closing and len(closing) + _CLOSING_SLACK >= remaining:
-                        queue.extend(closing)  # from here on, close: one forced token a step
+                    options = [o for o in self.c.closing_options(self.texts[i]) if o]
+                    if options and len(options[0]) + _CLOSING_SLACK >= remaining:
+                        # from here on, close: one forced token a step (an option the grammar allows now)
+                        queue.extend(next((o for o in options if self._allowed(i, o[0])), options[0]))
                 # A tag may follow any free text, except in the middle of a character whose UTF-8
                 # bytes are split over tokens: then the mask lets the model finish it first.
                 if queue and self._allowed(i, queue[0]):
                     forced[i] = queue.pop(0)
-            vocab = scores.shape[-1]
             if scores.device.type == "cuda" and self.c.backend == "xgrammar":
                 import xgrammar as xgr
 
@@ -582,12 +629,16 @@ def _make_processor_class():
                     llguidance.torch.apply_token_bitmask_inplace(cpu, self.bitmask)
                 if cpu is not scores:
                     scores.copy_(cpu.to(scores.device))
+            if self.c.special_ids:  # image pads, chat markers: never part of an output
+                scores[:, self.c.special_ids] = float("-inf")
+            for i in range(len(self.matchers)):
+                if not self.done[i] and i not in forced and self.c.swallow_risk(self.texts[i]):
+                    scores[i, self.c.close_brace_ids] = float("-inf")
             for i, tok in forced.items():
                 keep = scores[i, tok].clone()
                 scores[i].fill_(float("-inf"))
                 scores[i, tok] = keep if torch.isfinite(keep) else 0.0
                 self.c.forced += 1
-            del vocab
             self.c.tokens += sum(1 for d in self.done if not d)
             self.c.seconds += time.perf_counter() - t0
             return scores

@@ -193,6 +193,53 @@ def test_constrained_renamed_grammar_and_r1():
         assert all(gritkit.try_parse(r["output"], grammar).ok for r in rows), [r["output"] for r in rows]
 
 
+def test_closing_options_and_masked_special_tokens():
+    pytest.importorskip("xgrammar")
+    from gritkit.generate import GrammarConstraint
+
+    model, proc, _ = _tiny()
+    tok = proc.tokenizer
+    c = GrammarConstraint(proc, max_free=4, eos_ids=[tok.convert_tokens_to_ids("<|im_end|>")])
+    texts = {tok.decode(o) for o in c.closing_options("a b<think")}
+    # whole tags, or finish the <think> already spelled out (a gap at its bound is committed to it)
+    assert texts == {"<think></think><rethink></rethink><answer>", "></think><rethink></rethink><answer>"}
+    assert c.closing_options("<think>x</think><rethink>y</rethink><answer>z") == [[]]
+    pad = tok.convert_tokens_to_ids("<|image_pad|>")
+    assert pad in c.special_ids and tok.convert_tokens_to_ids("<think>") not in c.special_ids
+    assert tok.convert_tokens_to_ids("<|im_end|>") not in c.special_ids
+
+
+def test_no_brace_closes_a_json_box_across_a_tag():
+    """`{"bbox_2d": [1, 2</think>…}` is one box to the parser: the `}` must not come."""
+    pytest.importorskip("xgrammar")
+    import torch
+
+    from gritkit.generate import GrammarConstraint
+
+    model, proc, _ = _tiny()
+    tok = proc.tokenizer
+    c = GrammarConstraint(proc, max_free=64, eos_ids=[tok.convert_tokens_to_ids("<|im_end|>")],
+                          vocab_size=len(tok))
+    assert c.swallow_risk('<think>{"bbox_2d": [1, 2</think><rethink>')
+    assert not c.swallow_risk('<think>{"bbox_2d": [1, 2]}</think><rethink>')
+    assert not c.swallow_risk('<think>{"bbox_2d": [1, 2')  # no tag inside yet
+    assert not c.swallow_risk('<think>{ see </think><rethink>')  # not a box: no key
+    brace = tok.convert_tokens_to_ids("}")
+    assert brace in c.close_brace_ids
+    text = '<think>{"bbox_2d": [1, 2</think><rethink>'
+    ids = tok(text, add_special_tokens=False).input_ids
+    proc_ = c.logits_processor(1, 64)
+    seq = torch.tensor([[0]])
+    scores = proc_(seq, torch.zeros((1, c.vocab_size)))
+    for t in ids:
+        seq = torch.cat([seq, torch.tensor([[t]])], dim=1)
+        scores = proc_(seq, torch.zeros((1, c.vocab_size)))
+    assert proc_.texts[0] == text
+    assert scores[0, brace] == float("-inf") and torch.isfinite(scores[0]).sum() > 10
+    full = gritkit.try_parse(text + "x}</rethink><answer>1")
+    assert not full.ok  # what the mask prevents: the parser reads the tags as part of the box
+
+
 def test_constrained_needs_top_p_one():
     model, proc, _ = _tiny()
     with pytest.raises(ConfigError, match="top_p"):

@@ -218,9 +218,9 @@ def _sample(rng: random.Random, name: str) -> str:
 
 
 def _json_box_swallows_a_tag(s: str, g, scanner: Scanner) -> bool:
-    starts = [st for _, st, _ in literal_tags(s, g)]
-    tokens, _ = scanner.scan(s)
-    return any(t in BOX_SYNTAX and any(a < st < b for st in starts) for t, a, b, _ in tokens)
+    """A tag written in ``s`` that the parser's scanner does not see as a tag (a box terminal took it)."""
+    scanned = {start for _, start, _, *_ in scanner.scan(s)[0]}
+    return any(start not in scanned for _, start, _ in literal_tags(s, g))
 
 
 def _export_should_accept(s: str, g, max_free) -> bool:

@@ -81,8 +81,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_vllm(args, say, suffix)
 
     from gritkit.generate import CONSTRAINED_BACKENDS, generate_file
-    from gritkit.tiny import load_processor
-    from gritkit.train import GRIT_PROMPT_SUFFIX, TINY_NOTICE
+    from gritkit.train import GRIT_PROMPT_SUFFIX
 
     backend = args.constrained_backend or "xgrammar"
     if backend not in CONSTRAINED_BACKENDS:
@@ -94,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         from gritkit.tiny import make_tiny_vlm
 
         model_path = os.path.join(os.path.dirname(os.path.abspath(args.out)), f"tiny-{args.tiny}-random")
-        say(TINY_NOTICE.format(family=args.tiny))
+        say(f"NOTE: --tiny builds a tiny RANDOMLY INITIALISED {args.tiny} offline; its outputs are noise. "
+            "This run only proves the wiring (records -> prompt -> generation -> --out).")
         make_tiny_vlm(args.tiny, model_path, seed=args.seed)
     model, processor = load_model(model_path)
     summary = generate_file(
@@ -116,7 +116,9 @@ def load_model(path_or_id: str):
     from transformers import AutoModelForImageTextToText
 
     from gritkit.tiny import load_processor
+    from gritkit.train import check_model
 
+    check_model(path_or_id)  # a missing folder, or a hub id not cached offline: fail now, with the fix
     kwargs = {}
     if torch.cuda.is_available():
         kwargs = {"dtype": torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16,
