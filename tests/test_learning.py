@@ -182,13 +182,20 @@ def test_gpu_recipe_runs_end_to_end_on_cpu_with_a_tiny_model(tmp_path, monkeypat
 # --------------------------------------------------------------------------- learning
 LEARN_STEPS = 30
 LEARN_HELDOUT = 100
+LEARN_SEEDS = (0, 1, 2)
 
 
 @torch_needed
 def test_grpo_with_the_real_truth_improves_grounding_and_the_shuffled_control_does_not():
     """From the committed warm start (it boxes squares, often imprecisely or the wrong one),
-    a few GRPO steps with format + Hungarian IoU on the true boxes raise greedy held-out IoU;
-    the same run with the ground truth shuffled across prompts does not."""
+    30 GRPO steps with format + Hungarian IoU on the true boxes end above the same run with
+    the ground truth shuffled across prompts, for every seed, and raise greedy held-out IoU
+    on average; the control lowers it.
+
+    Measured (greedy IoU on 100 fixed images): before 0.178; real 0.246, 0.131, 0.278
+    (seeds 0, 1, 2); control 0.121, 0.071, 0.196. Single runs vary a lot (seed 1 of the
+    real arm ends below the warm start), so the claims are per-seed gaps and seed means.
+    """
     import torch
 
     from gritkit.learning.evaluation import HeldOutScorer, generate_outputs
@@ -204,15 +211,45 @@ def test_grpo_with_the_real_truth_improves_grounding_and_the_shuffled_control_do
         outputs = generate_outputs(held, model, processor, temperature=0.0, seed=0, max_new_tokens=48)
         return scorer.score(outputs)["overall"]["iou"]
 
-    model, processor = load(FIXTURE)
-    before = greedy_iou(model, processor)
-    after = {}
-    for arm in ("real", "control"):
-        model, processor = load(FIXTURE)
-        run = run_arm(arm, 0, model, processor, settings)
-        assert len(run["curve"]) == LEARN_STEPS
-        after[arm] = greedy_iou(model, processor)
-    print(f"greedy held-out IoU: before {before:.3f}, real {after['real']:.3f}, control {after['control']:.3f}")
-    assert after["real"] > before + 0.03, (before, after)
-    assert after["real"] > after["control"] + 0.05, (before, after)
-    assert after["control"] < before + 0.03, (before, after)
+    before = greedy_iou(*load(FIXTURE))
+    after: dict[str, list[float]] = {"real": [], "control": []}
+    for seed in LEARN_SEEDS:
+        for arm in after:
+            model, processor = load(FIXTURE)
+            run = run_arm(arm, seed, model, processor, settings)
+            assert len(run["curve"]) == LEARN_STEPS
+            after[arm].append(greedy_iou(model, processor))
+    print(f"greedy held-out IoU: before {before:.3f}, after {after}")
+    real, control = (sum(v) / len(v) for v in (after["real"], after["control"]))
+    assert all(r > c + 0.03 for r, c in zip(after["real"], after["control"])), (before, after)
+    assert real > control + 0.05, (before, after)
+    assert real > before + 0.01, (before, after)
+    assert control < before - 0.02, (before, after)
+
+
+def test_a_failed_job_is_reported_and_the_other_runs_are_kept(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from gritkit.learning import experiment, warmstart
+
+    metrics = {"iou_sampled": 0.1, "iou_greedy": 0.2, "accuracy": 0.5, "wrong_object": 0.1, "format_rate": 1.0}
+    group = {"overall": {"iou": 0.2, "accuracy": 0.5, "wrong_object": 0.1}, "locate": {"iou": 0.2}}
+    evaluation = {"summary": metrics, "greedy": group, "sampled": group}
+
+    def fake_arm(folder, arm, seed, settings, n, tokens):
+        if arm == "control":
+            raise RuntimeError("boom")
+        curve = [{"step": 1, "reward": 1.0, "true_iou": 0.1, "format": 1.5}]
+        return {"arm": arm, "seed": seed, "after": evaluation,
+                "run": {"seconds": 1.0, "eval_seconds": 1.0, "curve": curve, "reward_names": ["format"]}}
+
+    monkeypatch.setattr(warmstart, "cached_warm_start",
+                        lambda cache, config, **kw: (tmp_path / "ws", {"cached": True, "seconds": 0.0}))
+    monkeypatch.setattr(experiment, "before_job", lambda *a: evaluation)
+    monkeypatch.setattr(experiment, "arm_job", fake_arm)
+    config = experiment.ExperimentConfig(arms=("real", "control"), seeds=(0, 1), jobs=1)
+    details = experiment.run_experiment(tmp_path / "out", config, cache_dir=tmp_path, log=None)
+    runs = json.loads((tmp_path / "out" / "results.json").read_text())["runs"]
+    assert [(r["arm"], r["seed"]) for r in runs] == [("real", 0), ("real", 1)]
+    assert [(f["key"], f["error"]) for f in details["failures"]] == \
+           [(["control", 0], "RuntimeError: boom"), (["control", 1], "RuntimeError: boom")]
+    assert "RuntimeError: boom" in (tmp_path / "out" / "summary.md").read_text()

@@ -88,7 +88,7 @@ def generate_outputs(records: Sequence[dict], model, processor, *, temperature: 
 
 def wrong_object_counts(result, sample, distractors: Sequence[Sequence[float]]) -> tuple[int, int]:
     """``(boxes matching a distractor best, boxes written)`` for one parsed completion."""
-    from gritkit.builtin._geometry import iou
+    from gritkit.boxes import iou
     from gritkit.coords import convert_boxes
 
     converted = convert_boxes(result.boxes, sample)

@@ -219,27 +219,52 @@ def run_experiment(out_dir: os.PathLike | str, config: ExperimentConfig = FULL, 
         f"{config.grpo.steps} steps each) and {len(jobs_before)} before-evaluations, {config.jobs} worker(s).")
     before: dict[int, dict] = {}
     after: dict[tuple[str, int], dict] = {}
+    failures: list[dict] = []
     args_common = (config.heldout_per_task, config.max_new_tokens)
+
+    def keep(kind: str, key: Any, get: Callable[[], dict]) -> Optional[dict]:
+        # One failed job is reported and left out; it does not take the other runs down.
+        try:
+            return get()
+        except Exception as exc:  # noqa: BLE001 - any failure of one job
+            failures.append({"job": kind, "key": key, "error": f"{type(exc).__name__}: {exc}"})
+            say(f"  {kind} {key} FAILED: {type(exc).__name__}: {exc}")
+            return None
+
+    def done(key: tuple[str, int], job: Optional[dict]) -> None:
+        if job is not None:
+            after[key] = job
+            if key[1] in before:
+                _say_run(say, job, before[key[1]])
+
     if config.jobs <= 1:
         for seed in jobs_before:
-            before[seed] = before_job(folder_s, seed, *args_common)
+            got = keep("before", seed, lambda: before_job(folder_s, seed, *args_common))
+            if got is not None:
+                before[seed] = got
         for arm, seed in jobs_arms:
-            after[(arm, seed)] = arm_job(folder_s, arm, seed, config.grpo, *args_common)
-            _say_run(say, after[(arm, seed)], before[seed])
+            done((arm, seed), keep("run", [arm, seed],
+                                   lambda: arm_job(folder_s, arm, seed, config.grpo, *args_common)))
     else:
         with _pool(config.jobs) as pool:
             fb = {pool.submit(before_job, folder_s, seed, *args_common): seed for seed in jobs_before}
             fa = {pool.submit(arm_job, folder_s, arm, seed, config.grpo, *args_common): (arm, seed)
                   for arm, seed in jobs_arms}
             for f, seed in fb.items():
-                before[seed] = f.result()
+                got = keep("before", seed, f.result)
+                if got is not None:
+                    before[seed] = got
             for f, key in fa.items():
-                after[key] = f.result()
-                _say_run(say, after[key], before[key[1]])
+                done(key, keep("run", list(key), f.result))
 
     runs = [{"arm": arm, "seed": seed, "steps": config.grpo.steps,
              "before": dict(before[seed]["summary"]), "after": dict(after[(arm, seed)]["after"]["summary"])}
-            for arm, seed in jobs_arms]
+            for arm, seed in jobs_arms if seed in before and (arm, seed) in after]
+    if not runs:
+        from gritkit.errors import GritError
+
+        raise GritError("Every run of the experiment failed; the first failure: "
+                        f"{failures[0]['job']} {failures[0]['key']}: {failures[0]['error']}")
     runs.sort(key=lambda r: (config.arms.index(r["arm"]), r["seed"]))
     seconds = time.perf_counter() - started
     details = {
@@ -252,9 +277,10 @@ def run_experiment(out_dir: os.PathLike | str, config: ExperimentConfig = FULL, 
         "runs": [{"arm": arm, "seed": seed, "train_seconds": a["run"]["seconds"],
                   "eval_seconds": a["run"]["eval_seconds"], "curve": a["run"]["curve"],
                   "reward_names": a["run"]["reward_names"], "after": a["after"]}
-                 for (arm, seed), a in after.items()],
+                 for (arm, seed), a in after.items() if seed in before],
         "table": arm_table(runs),
         "comparisons": comparisons(runs),
+        "failures": failures,
         "seconds": seconds,
         "machine": {"cpus": os.cpu_count(), "load_start": load_start,
                     "load_end": os.getloadavg() if hasattr(os, "getloadavg") else None},

@@ -135,6 +135,9 @@ def summary_markdown(runs: Sequence[dict], details: dict) -> str:
     lines += per_task
     ws = details["warm_start"]
     train_s = [r["train_seconds"] for r in details["runs"]]
+    if details.get("failures"):
+        lines += ["", "## Failed jobs (left out of every table)", ""]
+        lines += [f"- {f['job']} {f['key']}: {f['error']}" for f in details["failures"]]
     lines += ["", "## Time and machine", "",
               f"- warm start: {'reused from the cache' if ws['cached'] else 'trained'} "
               f"({ws['seconds']:.0f} s when trained, {cfg['warm_start']['steps_clean']} + "

@@ -38,7 +38,8 @@ def center_iou_reward(result: ParseResult, sample: Sample) -> Optional[float]:
     Range ``[0, 1]``; ``None`` without a valid ground-truth box; 0 without a
     valid predicted box.
     """
-    from gritkit.builtin._geometry import iou, max_weight_matching
+    from gritkit.boxes import iou
+    from gritkit.builtin._geometry import max_weight_matching
     from gritkit.coords import box_problem, convert_boxes
 
     gt = [b for b in sample.gt_boxes if box_problem(*b) is None]
