@@ -69,6 +69,7 @@ test: venv venv-verl
 bench: venv
 	$(BIN)/python benchmarks/bench_parse.py
 	$(BIN)/python benchmarks/bench_rewards.py
+	$(BIN)/python benchmarks/bench_commands.py
 	$(BIN)/python benchmarks/bench_grpo_gpu.py --cpu-smoke
 
 # on a machine with a CUDA GPU
