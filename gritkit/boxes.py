@@ -84,6 +84,18 @@ def iou(a: tuple, b: tuple) -> float:
     return _iou(a, b)
 
 
+def match(weights) -> list[tuple[int, int]]:
+    """One-to-one matching of predicted boxes (rows) to ground-truth boxes (columns) that
+    maximises the total weight, e.g. IoU (the Hungarian algorithm the ``iou`` reward uses).
+
+    >>> match([[0.9, 0.8], [0.85, 0.0]])   # 0.8 + 0.85 beats 0.9 + 0.0
+    [(0, 1), (1, 0)]
+    """
+    from gritkit.builtin._geometry import max_weight_matching
+
+    return max_weight_matching(weights)
+
+
 def covered_fraction(px: tuple, width: float, height: float) -> float:
     """The share of a ``width`` × ``height`` image that the box covers (clipped to the image)."""
     x1, y1, x2, y2 = px
@@ -149,4 +161,4 @@ def check_boxes(boxes: Sequence[Box], sample: Sample, *, box_format: Optional[st
 
 
 __all__ = ["BoxVerdict", "DUPLICATE_IOU", "NEAR_DUPLICATE_LIMIT", "WHOLE_IMAGE_FRACTION", "check_boxes",
-           "covered_fraction", "iou"]
+           "covered_fraction", "iou", "match"]

@@ -392,13 +392,10 @@ def _build_qwen(family: str, seed: int, min_pixels: int, max_pixels: int):
 
 def _build_llava(seed: int, image_side: int):
     import transformers
-    from transformers.models.llava.image_processing_pil_llava import LlavaImageProcessorPil
 
     tok = build_tokenizer(_LLAVA_SPECIALS, eos="</s>", pad="<unk>", bos="<s>", unk="<unk>", seed=seed,
                           chat_template=LLAVA_CHAT_TEMPLATE)
     unk, bos, eos, image = _ids(tok, *_LLAVA_SPECIALS)
-    image_processor = LlavaImageProcessorPil(size={"shortest_edge": image_side},
-                                             crop_size={"height": image_side, "width": image_side})
     vision = transformers.CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                            num_attention_heads=2, image_size=image_side, patch_size=14,
                                            projection_dim=32)
@@ -406,13 +403,26 @@ def _build_llava(seed: int, image_side: int):
                                     num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
                                     max_position_embeddings=2048, bos_token_id=bos, eos_token_id=eos,
                                     pad_token_id=unk, tie_word_embeddings=True)
-    config = transformers.LlavaConfig(vision_config=vision, text_config=text, image_token_id=image,
+    config, processor = llava_parts(tok, image_side, vision, text, image)
+    return config, transformers.LlavaForConditionalGeneration, processor, [eos], unk
+
+
+def llava_parts(tok: Any, image_side: int, vision: Any, text: Any, image_token_id: int) -> tuple[Any, Any]:
+    """``(LlavaConfig, LlavaProcessor)`` of a LLaVA-1.5-style model around a tokenizer, from its
+    vision (``CLIPVisionConfig``, patch 14) and text (``LlamaConfig``) configs, with gritkit's
+    LLaVA chat template and a torchvision-free image processor (``image_side`` square)."""
+    import transformers
+    from transformers.models.llava.image_processing_pil_llava import LlavaImageProcessorPil
+
+    image_processor = LlavaImageProcessorPil(size={"shortest_edge": image_side},
+                                             crop_size={"height": image_side, "width": image_side})
+    config = transformers.LlavaConfig(vision_config=vision, text_config=text, image_token_id=image_token_id,
                                       vision_feature_select_strategy="default", vision_feature_layer=-1,
                                       image_seq_length=(image_side // 14) ** 2, tie_word_embeddings=True)
     processor = transformers.LlavaProcessor(image_processor=image_processor, tokenizer=tok, patch_size=14,
                                             vision_feature_select_strategy="default",
                                             num_additional_image_tokens=1, chat_template=LLAVA_CHAT_TEMPLATE)
-    return config, transformers.LlavaForConditionalGeneration, processor, [eos], unk
+    return config, processor
 
 
 def _build_internvl(seed: int, image_side: int):

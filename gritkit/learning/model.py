@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Union
 
-from gritkit.tiny import GRIT_TAGS, LLAVA_CHAT_TEMPLATE
+from gritkit.tiny import GRIT_TAGS, LLAVA_CHAT_TEMPLATE, llava_parts
 
 SPECIALS = ("<unk>", "<s>", "</s>", "<image>")
 
@@ -77,21 +77,12 @@ def build_model(folder: Union[str, os.PathLike], *, seed: int = 0, image_side: i
     import torch
     import transformers
     from transformers import GenerationConfig
-    from transformers.models.llava.image_processing_pil_llava import LlavaImageProcessorPil
-
     tok = build_tokenizer()
     unk, bos, eos, image = (tok.convert_tokens_to_ids(t) for t in SPECIALS)
-    image_processor = LlavaImageProcessorPil(size={"shortest_edge": image_side},
-                                             crop_size={"height": image_side, "width": image_side})
     vision = transformers.CLIPVisionConfig(image_size=image_side, **VISION)
     text = transformers.LlamaConfig(vocab_size=len(tok), bos_token_id=bos, eos_token_id=eos, pad_token_id=unk,
                                     tie_word_embeddings=True, **TEXT)
-    config = transformers.LlavaConfig(vision_config=vision, text_config=text, image_token_id=image,
-                                      vision_feature_select_strategy="default", vision_feature_layer=-1,
-                                      image_seq_length=(image_side // 14) ** 2, tie_word_embeddings=True)
-    processor = transformers.LlavaProcessor(image_processor=image_processor, tokenizer=tok, patch_size=14,
-                                            vision_feature_select_strategy="default",
-                                            num_additional_image_tokens=1, chat_template=LLAVA_CHAT_TEMPLATE)
+    config, processor = llava_parts(tok, image_side, vision, text, image)
     torch.manual_seed(seed)
     model = transformers.LlavaForConditionalGeneration(config).to(torch.float32)
     model.generation_config = GenerationConfig(eos_token_id=[eos], pad_token_id=unk, bos_token_id=bos,

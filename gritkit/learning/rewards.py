@@ -38,8 +38,7 @@ def center_iou_reward(result: ParseResult, sample: Sample) -> Optional[float]:
     Range ``[0, 1]``; ``None`` without a valid ground-truth box; 0 without a
     valid predicted box.
     """
-    from gritkit.boxes import iou
-    from gritkit.builtin._geometry import max_weight_matching
+    from gritkit.boxes import iou, match
     from gritkit.coords import box_problem, convert_boxes
 
     gt = [b for b in sample.gt_boxes if box_problem(*b) is None]
@@ -55,7 +54,7 @@ def center_iou_reward(result: ParseResult, sample: Sample) -> Optional[float]:
         return iou(p, g) if g[0] <= cx <= g[2] and g[1] <= cy <= g[3] else 0.0
 
     w = [[weight(p, g) for g in gt] for p in pred]
-    pairs = max_weight_matching(w)
+    pairs = match(w)
     return sum(w[i][j] for i, j in pairs) / max(len(pred) + len(converted.invalid), len(gt))
 
 
