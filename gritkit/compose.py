@@ -507,19 +507,13 @@ class Composer:
         """The component weights, in config order."""
         return [c.weight for c in self.components]
 
-    # -- pickling: the grammar by name (Lark objects do not pickle), no plugin manager ------
+    # -- pickling: the grammar pickles by name (Grammar.__reduce__); a plugin manager does
+    # not pickle, and the current one is used where the composer is unpickled
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["grammar"] = self.grammar.name
-        state["plugin_manager"] = None  # rebuilt from the environment where it is unpickled
+        state["plugin_manager"] = None
         return state
-
-    def __setstate__(self, state: dict) -> None:
-        from gritkit.grammar import load_grammar
-
-        self.__dict__.update(state)
-        self.grammar = load_grammar(state["grammar"])
 
     @property
     def requires(self) -> dict[str, list[str]]:

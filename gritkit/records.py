@@ -626,8 +626,12 @@ class RecordReader:
             raise DataError(f"{where}{exc}") from None
 
     def sample(self, record: Mapping[str, Any], index: Optional[int] = None, *,
-               question: Optional[str] = None, completion_ids: Any = None) -> Sample:
+               question: Optional[str] = None, completion_ids: Any = None,
+               fix: Optional[str] = None) -> Sample:
         """The :class:`Sample` of ``record`` (renames applied).
+
+        ``fix`` replaces the reader's own ``fix`` line for this record's errors (a
+        trainer adapter saying which row of its batch this is).
 
         What the record leaves open is filled in: the image size from the ``image``
         / ``images`` column (a PIL image, a path, or a dict), the box format
@@ -644,7 +648,8 @@ class RecordReader:
             else:
                 where = "" if index is None else f" {index}"
                 raise DataError(f"Record{where} is a {type(record).__name__}; expected a JSON object.")
-        return self._sample(self.rename(record), index, question, completion_ids)
+        return self._sample(self.rename(record), index, question, completion_ids,
+                            self.fix if fix is None else fix)
 
     def read(self, record: dict, index: Optional[int] = None) -> tuple[str, Sample]:
         """``(text, sample)`` of one record, renames applied once."""
@@ -652,17 +657,17 @@ class RecordReader:
             where = "" if index is None else f" {index}"
             raise DataError(f"Record{where} is a {type(record).__name__}; expected a JSON object.")
         record = self.rename(record)
-        return self._text(record, index), self._sample(record, index, None, None)
+        return self._text(record, index), self._sample(record, index, None, None, self.fix)
 
     def _sample(self, record: dict, index: Optional[int], question: Optional[str],
-                completion_ids: Any) -> Sample:
+                completion_ids: Any, fix: str) -> Sample:
         try:
             sample = self.columns.to_sample(
                 record, default_box_format=self.default_box_format, default_min_pixels=self.min_pixels,
                 default_max_pixels=self.max_pixels, index=index)
         except DataError as exc:
-            if self.fix:
-                raise DataError(f"{exc}\n{self.fix}") from None
+            if fix:
+                raise DataError(f"{exc}\n{fix}") from None
             raise
         update: dict[str, Any] = {}
         if sample.image_size is None:
@@ -684,7 +689,7 @@ class RecordReader:
         if update:
             sample = sample.model_copy(update=update)
         if self.check_box_format and sample.box_format is not None:
-            _check_box_format(sample.box_format, index, self.fix)
+            _check_box_format(sample.box_format, index, fix)
         return sample
 
 

@@ -123,9 +123,8 @@ def score_records(texts: Sequence[Any], records: Sequence[Mapping[str, Any]], *,
     samples = []
     for i, record in enumerate(records):
         here = where if isinstance(where, str) else where[i]
-        reader.fix = (f"(in {here or 'a row'}; fix the row's ground_truth / extra_info, or map its fields "
-                      "with reward_kwargs.columns)")
-        samples.append(reader.sample(record))
+        samples.append(reader.sample(record, fix=f"(in {here or 'a row'}; fix the row's ground_truth / "
+                                                    "extra_info, or map its fields with reward_kwargs.columns)"))
     scores = composer.score_many([clean_text(t) for t in texts], samples)
     out = []
     for score in scores:
