@@ -98,6 +98,7 @@ class Grammar:
     _expected: dict = field(default_factory=dict, repr=False)
     error_kinds: dict = field(default_factory=dict, repr=False)
     _lark: object = field(default=None, repr=False)
+    _boxes_anywhere: Optional[bool] = field(default=None, repr=False)
 
     @property
     def lark(self):
@@ -139,26 +140,108 @@ class Grammar:
 
         Returns ``(ok, index_of_failing_token, state_at_failure)``.
         """
-        states = self.states
         stack = [self.start_state]
         for i, t in enumerate([*types, END]):
-            while True:
-                act = states[stack[-1]].get(t)
-                if act is None:
-                    return False, i, stack[-1]
-                if act[0]:  # shift
-                    stack.append(act[1])
-                    break
-                n, origin = act[1], act[2]
-                if n:
-                    del stack[-n:]
-                goto = states[stack[-1]].get(origin)
-                if goto is None:  # pragma: no cover - LALR tables always have the goto
-                    return False, i, stack[-1]
-                stack.append(goto[1])
-                if goto[1] == self.end_state:
-                    return t == END, i, stack[-1]
+            done = self._step(stack, t)
+            if done is not None:
+                return done, i, stack[-1]
         return True, len(types), stack[-1]
+
+    def _step(self, stack: list, t: str) -> Optional[bool]:
+        """Feed token ``t`` to the LALR parser whose state stack is ``stack`` (changed in place).
+
+        ``None``: ``t`` was shifted, the parse goes on. ``False``: ``t`` is an error
+        (the stack is left where it failed). ``True``: the text was accepted, which
+        only the end of text can do.
+        """
+        states = self.states
+        while True:
+            act = states[stack[-1]].get(t)
+            if act is None:
+                return False
+            if act[0]:  # shift
+                stack.append(act[1])
+                return None
+            n, origin = act[1], act[2]
+            if n:
+                del stack[-n:]
+            goto = states[stack[-1]].get(origin)
+            if goto is None:  # pragma: no cover - LALR tables always have the goto
+                return False
+            stack.append(goto[1])
+            if goto[1] == self.end_state:
+                return t == END
+
+    @property
+    def boxes_anywhere(self) -> bool:
+        """Whether boxes never change whether a text follows the grammar (worked out once).
+
+        True when inserting a box anywhere into any sequence of tags leaves ``ok``
+        as it was, so ``ok`` can be read from the tags alone
+        (:func:`gritkit.parsing.try_parse` does, when no box can hide a tag).
+        :func:`box_transparent` proves it on the grammar's LALR tables.
+        """
+        if self._boxes_anywhere is None:
+            tags = [n for n, _ in self.terminals if n not in BOX_SYNTAX]
+            self._boxes_anywhere = box_transparent(self, tags, self.box_terminal)
+        return self._boxes_anywhere
+
+
+#: A grammar whose parser needs more stack configurations than this is not analysed
+#: (:func:`box_transparent` answers False): the shipped grammars need a few dozen.
+MAX_CONFIGURATIONS = 10_000
+
+
+def box_transparent(g: Grammar, tags: list[str], box: str) -> bool:
+    """Prove that inserting ``box`` tokens anywhere never changes ``g.accepts``.
+
+    The parser's configurations (its whole state stack after each token) are
+    explored from the start over the alphabet ``tags + [box]``; the grammars here
+    repeat boxes with left recursion, so there are finitely many (beyond
+    :data:`MAX_CONFIGURATIONS` the answer is a safe False). They form a
+    deterministic automaton that accepts exactly what ``g.accepts`` accepts.
+    Its states are then grouped by the language they accept (Moore's partition
+    refinement); boxes are transparent exactly when, from every reachable
+    configuration ``q``, reading a box leads to a configuration that accepts the
+    same language as ``q``: by induction on the number of boxes, removing the
+    boxes from any token sequence then keeps its verdict.
+    """
+    alphabet = [*tags, box]
+    dead = ()
+    index = {(g.start_state,): 0}
+    configs = [(g.start_state,)]
+    moves: list[list[int]] = []
+    final: list[bool] = []
+    i = 0
+    while i < len(configs):
+        stack = configs[i]
+        row = []
+        for t in alphabet if stack != dead else ():
+            s = list(stack)
+            if g._step(s, t) is not None:  # an error (a token never accepts)
+                nxt = dead
+            else:
+                nxt = tuple(s)
+            j = index.get(nxt)
+            if j is None:
+                if len(configs) >= MAX_CONFIGURATIONS:
+                    return False
+                j = index[nxt] = len(configs)
+                configs.append(nxt)
+            row.append(j)
+        moves.append(row or [i] * len(alphabet))
+        final.append(stack != dead and g._step(list(stack), END) is True)
+        i += 1
+    # Moore: split the states by acceptance, then by the classes their moves reach.
+    cls = [int(f) for f in final]
+    while True:
+        sig = {}
+        new = [sig.setdefault((cls[q], *(cls[j] for j in moves[q])), len(sig)) for q in range(len(configs))]
+        if len(sig) == len(set(cls)):
+            break
+        cls = new
+    b = len(tags)
+    return all(cls[moves[q][b]] == cls[q] for q in range(len(configs)) if configs[q] != dead)
 
 
 def _parse_tags(tags: Optional[Mapping[str, str]]) -> dict[str, str]:

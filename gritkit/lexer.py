@@ -324,6 +324,13 @@ _TAGGED_BOXES = [
     rf"(?P<DEEPSEEK_1>(?:\|ref\|>([^<]*)<\|/ref\|>\s*<)?\|det\|>\s*\[\s*{_L4}\s*\]\s*<\|/det\|>)",
     r"(?P<DEEPSEEK_VL2_BOX>(?:\|ref\|>[^<]*+<\|/ref\|>\s*<)?\|det\|>[^<]*+<\|/det\|>)",
 ]
+#: The tags that the tagged box syntaxes above are written with, in the ``<word>`` form
+#: a section's tag could take: a section tag spelt like one of them could be read
+#: inside a box, so :meth:`Scanner.tag_key` never reads tags alone for such a grammar.
+BOX_DELIMITER_TAGS = frozenset({"<ref>", "</ref>", "<box>", "</box>"})
+#: A ``{`` whose brace-free run reaches a ``<``: only there can a box (a JSON object,
+#: whose text is ``{`` then no brace then ``}``) hold a tag (docs/grammar.md).
+_BRACE_THEN_TAG = re.compile(r"\{[^{}<]*+<")
 _GROUP_TYPE = {f"BARE_{i}": "BARE_BOX" for i in range(11)}
 _GROUP_TYPE.update({k: v[0] for k, v in _FAST.items()})
 
@@ -426,6 +433,32 @@ class Scanner:
         self.opens = {f"{k.upper()}_OPEN": k for k in grammar.sections}
         self.closes = {f"{k.upper()}_CLOSE": k for k in grammar.sections}
         self.order = {k: i for i, k in enumerate(grammar.sections)}
+        # The tags alone (Scanner.tag_key), where they decide ok by themselves.
+        tag_text = {grammar.display[n]: n for n in self.opens} | {grammar.display[n]: n for n in self.closes}
+        self.tag_regex = None
+        if not reference and grammar.boxes_anywhere and not BOX_DELIMITER_TAGS & set(tag_text):
+            self.tag_regex = re.compile("|".join(re.escape(t) for t in sorted(tag_text, key=len, reverse=True)))
+        self.tag_type = tag_text
+        self.ok_of_tags: dict[tuple, bool] = {}  # tags as written -> ok (gritkit.parsing._parse_lazy)
+        # parses, pending results and those built (decayed), epoch: see gritkit.parsing._parse_lazy
+        self.lazy = [0, 0.0, 0.0, 0]
+
+    def tags_alone(self, text: str) -> Optional[tuple]:
+        """``text``'s tags as written, in order, or ``None`` when they may differ from :meth:`scan`'s.
+
+        Whenever it is not ``None`` these are exactly the tags that :meth:`scan`
+        finds (``tag_type`` gives their types): a box's text can hold a tag only
+        inside a JSON object (``{`` and ``}`` with no brace between; the other
+        syntaxes hold no ``<`` but their own delimiters), so a text where no ``{``
+        is followed by a ``<`` before the next brace has the same tags; a grammar
+        whose tags are spelt like those delimiters is never read this way.
+        ``None`` too when the grammar's ``ok`` may depend on where boxes stand
+        (:attr:`~gritkit.grammar.Grammar.boxes_anywhere`).
+        """
+        rx = self.tag_regex
+        if rx is None or ("{" in text and _BRACE_THEN_TAG.search(text) is not None):
+            return None
+        return tuple(rx.findall(text))
 
     def scan(self, text: str) -> tuple[list, list, list]:
         """Return ``(tags, boxes, deviations)`` for ``text`` (see the module docstring)."""

@@ -255,19 +255,21 @@ def _fields(cls):
     return cls
 
 
-# A ParseResult's error and deviations may be left to build on first read:
-# ``_error`` and ``_deviations`` are then PENDING and ``_lazy`` is
-# ``(function, args)`` returning both (the parser's, for malformed text only).
+# A ParseResult's output, error and deviations may be left to build on first read:
+# those not built yet are PENDING and ``_lazy`` is ``(function, args)``;
+# ``function(result, *args)`` sets them (and ``_lazy``: None, or the next step).
+# The parser leaves the error and deviations of malformed text for later, and
+# the whole structure when ``ok`` could be read from the tags alone.
 PENDING = object()
 
 
 def _lazy_field(name: str, doc: str) -> property:
-    """A ParseResult property that builds its value (with its PENDING sibling) on first read."""
+    """A ParseResult property that builds its value (with its PENDING siblings) on first read."""
     get = attrgetter("_" + name)
 
     def read(r: "ParseResult"):
         value = get(r)
-        if value is PENDING:
+        while value is PENDING:
             _finish(r)
             value = get(r)
         return value
@@ -280,8 +282,7 @@ def _finish(r: "ParseResult") -> None:
     if lazy is None:  # another thread finished it meanwhile
         return
     fn, args = lazy
-    r._error, r._deviations = fn(*args)
-    r._lazy = None
+    fn(r, *args)
 
 
 @_fields
@@ -444,10 +445,11 @@ class ParseResult(_Lean):
     ``result.sections``, ``result.answer``, ``result.text``.
     """
 
-    __slots__ = ("_ok", "_grammar", "_output", "_error", "_deviations", "_lazy")
+    __slots__ = ("_ok", "_grammar", "_output", "_error", "_deviations", "_lazy", "_text")
     _fields = ("ok", "grammar", "output", "error", "deviations")
     _defaults = {"error": None, "deviations": ()}
 
+    output = _lazy_field("output", "The best-effort structure: sections and every box.")
     error = _lazy_field("error", "The first grammar error, or ``None`` when ``ok``.")
     deviations = _lazy_field("deviations", "The departures from the grammar, in text order.")
 
@@ -457,27 +459,32 @@ class ParseResult(_Lean):
     error: Optional[ErrorInfo]
     deviations: tuple[Deviation, ...]
 
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        self._lazy = None
+        self._text = self._output._text
+
     @property
     def text(self) -> str:
-        return self._output._text
+        return self._text
 
     @property
     def sections(self) -> tuple[Section, ...]:
-        return self._output._sections
+        return self.output._sections
 
     @property
     def boxes(self) -> tuple[Box, ...]:
-        return self._output._boxes
+        return self.output._boxes
 
     @property
     def answer(self) -> Optional[str]:
-        return self._output._answer
+        return self.output._answer
 
     def section(self, kind: str) -> Optional[Section]:
-        return self._output.section(kind)
+        return self.output.section(kind)
 
     def boxes_in(self, kind: Optional[str]) -> tuple[Box, ...]:
-        return self._output.boxes_in(kind)
+        return self.output.boxes_in(kind)
 
     def has_deviation(self, code: str) -> bool:
         """True when recovery found a deviation with this ``code``."""
@@ -527,23 +534,20 @@ make_box = _builder(Box)
 make_section = _builder(Section)
 make_deviation = _builder(Deviation)
 make_error = _builder(ErrorInfo)
-_make_output = _builder(GroundedOutput)
-_make_result = _builder(ParseResult)
+make_output = _builder(GroundedOutput)
+#: The parser's: its ``_lazy`` and ``_text`` are set apart (see ``gritkit.parsing``).
+make_parse_result = _builder(ParseResult)
 
 
-def make_result(ok, grammar, text, sections, boxes, answer, error, deviations, lazy=None) -> ParseResult:
-    """A ParseResult and its GroundedOutput, not validated (for the parser).
-
-    With ``lazy = (function, args)``, ``error`` and ``deviations`` are left
-    :data:`PENDING` and ``function(*args)`` returns them on first read.
-    """
-    r = _make_result(ok, grammar, _make_output(text, sections, boxes, answer), error, deviations)
-    r._lazy = lazy
+def _result_from_values(ok, grammar, output, error, deviations) -> ParseResult:
+    r = make_parse_result(ok, grammar, output, error, deviations)
+    r._lazy = None
+    r._text = getattr(output, "_text", None)
     return r
 
 
 _BUILDERS = {Box: make_box, Section: make_section, Deviation: make_deviation, ErrorInfo: make_error,
-             GroundedOutput: _make_output, ParseResult: _make_result}
+             GroundedOutput: make_output, ParseResult: _result_from_values}
 
 
 class ImageSize(BaseModel):
