@@ -20,7 +20,10 @@ terms:
 gritkit's side is the whole path a training step takes from a dataset row:
 building the ``Sample`` from the record's columns, parsing (cache emptied before
 each run: every completion is new, as in training) and calling the five reward
-functions through the composer. Both sides run in this process, one after the
+functions through the composer. The five official terms read only the text, so
+the parse reads ``ok`` from the tags alone and never builds boxes or sections
+(docs/grammar.md, "How parsing works", step 5); a preset whose rewards read the
+structure pays for it. Both sides run in this process, one after the
 other in alternation, pinned to one CPU core, best of ``--repeat`` rounds over the same corpus
 (``benchmarks/corpus.py``, the parse benchmark's). Then both are compared term by
 term on every record.
@@ -208,7 +211,7 @@ def main(argv=None) -> int:
                      samples=lambda: [reader.sample(r) for r in records],
                      rewards=lambda: composer.score_many(parsed, samples))
     us = {name: 1e6 * t / len(records) for name, (t, _) in stages.items()}
-    print(f"where gritkit's time goes, per completion: parse {us['parse']:.0f} us, building samples "
+    print(f"where gritkit's time goes, per completion: parse (ok from the tags) {us['parse']:.0f} us, building samples "
           f"{us['samples']:.0f} us, rewards through the composer {us['rewards']:.0f} us "
           f"(the port: {1e6 * port_s / len(records):.0f} us)")
 

@@ -66,6 +66,7 @@ def test_pathological_inputs_finish_fast(name):
     text = PATHOLOGICAL[name]
     t0 = time.perf_counter()
     r = try_parse(text)
+    r.output, r.error, r.deviations  # the structure may be built on first read: build it all
     elapsed = time.perf_counter() - t0
     assert elapsed < 10, f"{name}: {elapsed:.1f} s"  # generous: CI machines are slow and shared
     assert r.ok == (r.error is None)
@@ -97,9 +98,9 @@ def test_one_megabyte_is_linear():
     small = (unit * 1000)[:100_000]
     big = (unit * 10_000)[:MB]
     t0 = time.perf_counter()
-    try_parse(small)
+    try_parse(small).deviations  # read: the structure may be built on first read
     t_small = time.perf_counter() - t0
     t0 = time.perf_counter()
-    try_parse(big)
+    try_parse(big).deviations
     t_big = time.perf_counter() - t0
     assert t_big < 30 * max(t_small, 0.01)  # 10x the text: far below quadratic (100x)
