@@ -95,6 +95,8 @@ class Grammar:
     may_end_open: frozenset[str] = frozenset()
     box_terminal: str = "JSON_BOX"
     plans: dict = field(default_factory=dict, repr=False)  # gritkit.parsing._plan memo
+    ok_of_tags: dict = field(default_factory=dict, repr=False)  # gritkit.parsing._parse_lazy memo
+    reads: object = field(default=None, repr=False)  # gritkit.parsing._parse_lazy's counts
     _expected: dict = field(default_factory=dict, repr=False)
     error_kinds: dict = field(default_factory=dict, repr=False)
     _lark: object = field(default=None, repr=False)

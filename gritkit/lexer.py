@@ -326,7 +326,7 @@ _TAGGED_BOXES = [
 ]
 #: The tags that the tagged box syntaxes above are written with, in the ``<word>`` form
 #: a section's tag could take: a section tag spelt like one of them could be read
-#: inside a box, so :meth:`Scanner.tag_key` never reads tags alone for such a grammar.
+#: inside a box, so :meth:`Scanner.tags_alone` never reads tags alone for such a grammar.
 BOX_DELIMITER_TAGS = frozenset({"<ref>", "</ref>", "<box>", "</box>"})
 #: A ``{`` whose brace-free run reaches a ``<``: only there can a box (a JSON object,
 #: whose text is ``{`` then no brace then ``}``) hold a tag (docs/grammar.md).
@@ -433,15 +433,12 @@ class Scanner:
         self.opens = {f"{k.upper()}_OPEN": k for k in grammar.sections}
         self.closes = {f"{k.upper()}_CLOSE": k for k in grammar.sections}
         self.order = {k: i for i, k in enumerate(grammar.sections)}
-        # The tags alone (Scanner.tag_key), where they decide ok by themselves.
+        # The tags alone (Scanner.tags_alone), where they decide ok by themselves.
         tag_text = {grammar.display[n]: n for n in self.opens} | {grammar.display[n]: n for n in self.closes}
         self.tag_regex = None
         if not reference and grammar.boxes_anywhere and not BOX_DELIMITER_TAGS & set(tag_text):
             self.tag_regex = re.compile("|".join(re.escape(t) for t in sorted(tag_text, key=len, reverse=True)))
         self.tag_type = tag_text
-        self.ok_of_tags: dict[tuple, bool] = {}  # tags as written -> ok (gritkit.parsing._parse_lazy)
-        # parses, pending results and those built (decayed), epoch: see gritkit.parsing._parse_lazy
-        self.lazy = [0, 0.0, 0.0, 0]
 
     def tags_alone(self, text: str) -> Optional[tuple]:
         """``text``'s tags as written, in order, or ``None`` when they may differ from :meth:`scan`'s.

@@ -520,9 +520,10 @@ def _schemas() -> dict:
 # Each is generated from the class's fields, as dataclasses generate __init__: a
 # function of plain slot stores is several times faster than a loop over fields.
 
-def _builder(cls):
-    args = ", ".join(cls._fields)
-    body = "".join(f"    o._{f} = {f}\n" for f in cls._fields)
+def _builder(cls, extra: tuple[str, ...] = ()):
+    """The builder of ``cls``: its fields in order, then the ``extra`` slots (``_<name>``, default None)."""
+    args = ", ".join([*cls._fields, *(f"{x}=None" for x in extra)])
+    body = "".join(f"    o._{f} = {f}\n" for f in (*cls._fields, *extra))
     namespace = {"_new": _new, "cls": cls}
     exec(f"def make({args}):\n    o = _new(cls)\n{body}    return o\n", namespace)
     make = namespace["make"]
@@ -535,15 +536,15 @@ make_section = _builder(Section)
 make_deviation = _builder(Deviation)
 make_error = _builder(ErrorInfo)
 make_output = _builder(GroundedOutput)
-#: The parser's: its ``_lazy`` and ``_text`` are set apart (see ``gritkit.parsing``).
-make_parse_result = _builder(ParseResult)
+#: ``make_parse_result(ok, grammar, output, error, deviations, text, lazy=None)``: ``text``
+#: is the completion (``result.text``, there before the output is built); with
+#: ``lazy = (function, args)``, the fields left :data:`PENDING` are set by
+#: ``function(result, *args)`` on first read.
+make_parse_result = _builder(ParseResult, extra=("text", "lazy"))
 
 
 def _result_from_values(ok, grammar, output, error, deviations) -> ParseResult:
-    r = make_parse_result(ok, grammar, output, error, deviations)
-    r._lazy = None
-    r._text = getattr(output, "_text", None)
-    return r
+    return make_parse_result(ok, grammar, output, error, deviations, getattr(output, "_text", None))
 
 
 _BUILDERS = {Box: make_box, Section: make_section, Deviation: make_deviation, ErrorInfo: make_error,

@@ -455,11 +455,16 @@ def _plan(g: Grammar, key: tuple) -> tuple:
         else:
             err = (t, tag_of[idx] if idx < len(key) else -1, state, opened, False)
     plan = (ok, tuple(spans), tuple(assign), tuple(devs), err)
-    if len(key) <= _PLAN_KEY_MAX:
-        if len(plans) >= _PLAN_CACHE_MAX:
-            plans.clear()
-        plans[key] = plan
+    _remember(plans, key, plan)
     return plan
+
+
+def _remember(memo: dict, key: tuple, value) -> None:
+    """Keep ``value`` in a per-grammar memo of token sequences (bounded; degenerate texts are not kept)."""
+    if len(key) <= _PLAN_KEY_MAX:
+        if len(memo) >= _PLAN_CACHE_MAX:
+            memo.clear()
+        memo[key] = value
 
 
 def _tag_numbers(key: tuple):
@@ -476,10 +481,7 @@ def _tag_numbers(key: tuple):
 def _parse(text: str, g: Grammar, scanner: Optional[Scanner] = None) -> ParseResult:
     """Parse ``text`` with grammar ``g``, scanning with ``scanner`` (default: the fast one)."""
     ok, output, error, deviations, lazy = _structure(text, g, scanner)
-    r = make_parse_result(ok, g.name, output, error, deviations)
-    r._lazy = lazy
-    r._text = text
-    return r
+    return make_parse_result(ok, g.name, output, error, deviations, text, lazy)
 
 
 def _structure(text: str, g: Grammar, scanner: Optional[Scanner] = None) -> tuple:
@@ -548,6 +550,19 @@ LAZY_PROBE_EVERY = 64
 _LAZY_WINDOW = 512
 
 
+class _Reads:
+    """How often one grammar's pending results get their structure built (see above)."""
+
+    __slots__ = ("parses", "pending", "built", "epoch")
+
+    def __init__(self) -> None:
+        self.parses = 0      # calls of _parse_lazy
+        self.pending = 0.0   # results left pending, halved each epoch
+        self.built = 0.0     # of those, built since (each weighed by its result's epoch)
+        self.epoch = 0
+
+
+
 def _parse_lazy(text: str, g: Grammar) -> ParseResult:
     """Parse ``text``, leaving the structure to be built on first read when ``ok`` needs only the tags.
 
@@ -560,40 +575,35 @@ def _parse_lazy(text: str, g: Grammar) -> ParseResult:
     sections. The results are the same either way (tests/test_lazy_parse.py).
     """
     sc = _scanner(g)
-    lazy = sc.lazy
-    lazy[0] += 1
-    if lazy[2] > LAZY_BUILT_SHARE * lazy[1] and lazy[0] % LAZY_PROBE_EVERY:
+    reads = g.reads
+    if reads is None:
+        reads = g.reads = _Reads()
+    reads.parses += 1
+    if reads.built > LAZY_BUILT_SHARE * reads.pending and reads.parses % LAZY_PROBE_EVERY:
         return _parse(text, g, sc)  # the structure of nearly every pending result was read
     found = sc.tags_alone(text)
     if found is None:
         return _parse(text, g, sc)
-    ok = sc.ok_of_tags.get(found)
+    ok = g.ok_of_tags.get(found)  # by the tags as written: no mapping to types on the hot path
     if ok is None:
-        key = tuple(map(sc.tag_type.__getitem__, found))
-        ok = _plan(g, key)[0] if key not in g.plans else g.plans[key][0]
-        if len(found) <= _PLAN_KEY_MAX:
-            if len(sc.ok_of_tags) >= _PLAN_CACHE_MAX:
-                sc.ok_of_tags.clear()
-            sc.ok_of_tags[found] = ok
-    lazy[1] += 1
-    if lazy[1] >= _LAZY_WINDOW:
-        lazy[1] /= 2
-        lazy[2] /= 2
-        lazy[3] += 1
-    r = make_parse_result(ok, g.name, PENDING, PENDING, PENDING)
-    r._lazy = (_build_structure, (g, sc, lazy[3]))
-    r._text = text
-    return r
+        ok = _plan(g, tuple(map(sc.tag_type.__getitem__, found)))[0]
+        _remember(g.ok_of_tags, found, ok)
+    reads.pending += 1
+    if reads.pending >= _LAZY_WINDOW:
+        reads.pending /= 2
+        reads.built /= 2
+        reads.epoch += 1
+    return make_parse_result(ok, g.name, PENDING, PENDING, PENDING, text,
+                             (_build_structure, (g, sc, reads, reads.epoch)))
 
 
-def _build_structure(r: ParseResult, g: Grammar, sc: Scanner, epoch: int) -> None:
+def _build_structure(r: ParseResult, g: Grammar, sc: Scanner, reads: _Reads, epoch: int) -> None:
     """Fill a pending result (see :func:`_parse_lazy`) from the full parse of its text."""
     _, output, error, deviations, lazy = _structure(r._text, g, sc)
     # the output first: a reader in another thread sees PENDING until each is set
     r._output, r._error, r._deviations = output, error, deviations
     r._lazy = lazy  # None, or the malformed text's error and deviations still to build
-    counts = sc.lazy
-    counts[2] += 0.5 ** (counts[3] - epoch)
+    reads.built += 0.5 ** (reads.epoch - epoch)
 
 
 _VIRTUAL_START = (None, 0, 0, 0)

@@ -200,8 +200,7 @@ def test_threads_reading_one_pending_result_see_one_result():
 def test_the_choice_of_path_follows_what_is_read_and_never_the_result(monkeypatch):
     monkeypatch.setattr(parsing, "LAZY_BUILT_SHARE", 0.8)
     g = load_grammar("grit")
-    sc = parsing._scanner(g)
-    monkeypatch.setattr(sc, "lazy", [0, 0.0, 0.0, 0])
+    monkeypatch.setattr(g, "reads", None)
     texts = [f"<think>box ({i}, 2, 30, 40)</think><rethink>r</rethink><answer> {i}" for i in range(3000)]
     full = [_full(t, g) for t in texts]
 
